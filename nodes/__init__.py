@@ -1,0 +1,1 @@
+"""Thin node executables: parameters, topics and timers; logic lives in roadedge/."""

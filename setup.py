@@ -1,0 +1,53 @@
+"""ament_python build of roadedge: library, node executables, and shared data."""
+
+from pathlib import Path
+
+from setuptools import setup
+
+PACKAGE = "roadedge"
+ROOT = Path(__file__).parent
+
+# Node executables: name -> module:function. launch files and runner profiles name these.
+NODES = {
+    "chassis_emulator": "roadedge_hil.chassis_emulator:main",
+    "speed_controller": "roadedge_nodes.speed_controller:main",
+}
+
+
+def tree(folder: str) -> list[tuple[str, list[str]]]:
+    """data_files entries installing folder/** under share/roadedge/folder."""
+    entries: dict[str, list[str]] = {}
+    for path in sorted((ROOT / folder).rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            rel = path.relative_to(ROOT)
+            entries.setdefault(f"share/{PACKAGE}/{rel.parent}", []).append(str(rel))
+    return sorted(entries.items())
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=[
+        p for p in __import__("setuptools").find_packages(include=["roadedge", "roadedge.*"])
+    ]
+    + ["roadedge_nodes", "roadedge_hil"],
+    package_dir={"roadedge_nodes": "nodes", "roadedge_hil": "hil"},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ]
+    + tree("launch")
+    + tree("config")
+    + tree("models")
+    + tree("hil"),
+    install_requires=["setuptools"],
+    zip_safe=False,
+    maintainer="roadedge developers",
+    description="Edge runtime for autonomous urban-service fleets (ROS 2, CSAE 53 C-V2X)",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [f"{name} = {target}" for name, target in NODES.items()]
+        + ["roadedge = roadedge.cli:main"],
+    },
+)

@@ -16,7 +16,9 @@ _IA5 = string.ascii_letters + string.digits + " -_.,:/"
 
 
 class ValueGenerator:
-    def __init__(self, rng: random.Random, max_items: int = 3, max_text: int = 12, max_depth: int = 12) -> None:
+    def __init__(
+        self, rng: random.Random, max_items: int = 3, max_text: int = 12, max_depth: int = 12
+    ) -> None:
         self.rng = rng
         self.max_items = max_items
         self.max_text = max_text
@@ -45,7 +47,7 @@ class ValueGenerator:
                 lo = hi = int(first)
         return self._int(lo, max(lo, min(hi, lo + default_hi)))
 
-    def _gen(self, desc: dict[str, Any], depth: int) -> Any:  # noqa: PLR0911, PLR0912
+    def _gen(self, desc: dict[str, Any], depth: int) -> Any:
         kind = desc["type"]
         if kind in self.types:  # a type reference
             merged = dict(self.types[kind])

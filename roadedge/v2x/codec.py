@@ -63,7 +63,7 @@ def decode(type_name: str, data: bytes) -> Any:
         raise CodecError("truncated", "empty frame")
     try:
         return spec().decode(type_name, data, check_constraints=True)
-    except Exception as exc:  # noqa: BLE001 - bad input of any shape is counted, not raised
+    except Exception as exc:
         text = str(exc)
         kind = "truncated" if "out of data" in text.lower() else "decode_error"
         raise CodecError(kind, f"{type(exc).__name__}: {text[:200]}") from exc

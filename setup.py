@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 PACKAGE = "roadedge"
 ROOT = Path(__file__).parent
@@ -27,19 +27,16 @@ def tree(folder: str) -> list[tuple[str, list[str]]]:
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=[
-        p for p in __import__("setuptools").find_packages(include=["roadedge", "roadedge.*"])
-    ]
-    + ["roadedge_nodes", "roadedge_hil"],
+    packages=[*find_packages(include=["roadedge", "roadedge.*"]), "roadedge_nodes", "roadedge_hil"],
     package_dir={"roadedge_nodes": "nodes", "roadedge_hil": "hil"},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-    ]
-    + tree("launch")
-    + tree("config")
-    + tree("models")
-    + tree("hil"),
+        *tree("launch"),
+        *tree("config"),
+        *tree("models"),
+        *tree("hil"),
+    ],
     install_requires=["setuptools"],
     zip_safe=False,
     maintainer="roadedge developers",
@@ -47,7 +44,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     entry_points={
-        "console_scripts": [f"{name} = {target}" for name, target in NODES.items()]
-        + ["roadedge = roadedge.cli:main"],
+        "console_scripts": [
+            *(f"{name} = {target}" for name, target in NODES.items()),
+            "roadedge = roadedge.cli:main",
+        ],
     },
 )

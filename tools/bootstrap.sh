@@ -85,7 +85,7 @@ if needs roadedge-msgs "$root"/interfaces/roadedge_msgs/*.* "$root"/interfaces/r
     done_step roadedge-msgs
 fi
 
-if needs roadedge "$root/setup.py" "$root/setup.cfg" "$root/package.xml" "$root/tools/install_layout.py" \
+if needs roadedge "$root/setup.py" "$root/setup.cfg" "$root/pyproject.toml" "$root/package.xml" "$root/tools/install_layout.py" \
         "$stamps/python-deps"; then
     log "installing roadedge (editable) and its launch_ros layout"
     "${pip[@]}" install --no-deps --no-build-isolation -e "$root"

@@ -9,13 +9,23 @@ edit is seen without reinstalling.
 
 from __future__ import annotations
 
+import ast
 import shutil
 import sys
-from importlib.metadata import distribution
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_FOLDERS = ("launch", "config", "models", "hil")
+
+
+def node_executables() -> dict[str, str]:
+    """NODES from setup.py, read without running it, so a new node needs no reinstall."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and any(getattr(t, "id", "") == "NODES" for t in stmt.targets):
+            nodes: dict[str, str] = ast.literal_eval(stmt.value)
+            return nodes
+    raise SystemExit("setup.py has no NODES table")
 
 
 def main(prefix: Path) -> int:
@@ -24,10 +34,10 @@ def main(prefix: Path) -> int:
     lib.mkdir(parents=True, exist_ok=True)
     for old in lib.iterdir():
         old.unlink()
-    scripts = [ep for ep in distribution("roadedge").entry_points if ep.group == "console_scripts"]
-    for ep in scripts:
-        module, _, func = ep.value.partition(":")
-        launcher = lib / ep.name
+    scripts = node_executables()
+    for name, target in scripts.items():
+        module, _, func = target.partition(":")
+        launcher = lib / name
         launcher.write_text(
             f"#!{python}\n"
             f"import sys\nfrom {module} import {func}\n"

@@ -1,0 +1,1 @@
+"""Lateral and longitudinal controllers."""

@@ -226,7 +226,16 @@ class SafetyWatchdog:
             # driver in control: no actuation at all
             self._v_out, self._a_out = abs(self._speed), 0.0
             self._steer_out = self._steer_measured or 0.0
-            cmd.update(enable=False, target_speed=0.0, target_acceleration=0.0, throttle=0.0, brake=0.0)
+            cmd.update(
+                enable=False,
+                target_speed=0.0,
+                target_acceleration=0.0,
+                steering_angle=self._steer_out,
+                steering_rate=0.0,
+                throttle=0.0,
+                brake=0.0,
+                emergency_stop=False,
+            )
             return Output(cmd, False, frozenset(self._latched))
         if self._latched or not bool(cmd.get("enable", False)):
             return Output(self._stop(cmd, dt), True, frozenset(self._latched))
@@ -239,7 +248,7 @@ class SafetyWatchdog:
         if self._command is None or not self._ever_enabled:
             self._v_out = 0.0
         self._v_out = max(0.0, self._v_out - decel * dt)
-        self._a_out = -decel
+        self._a_out = -decel if self._v_out > 0.0 else 0.0
         standstill = abs(self._speed) < lim.standstill_speed and self._v_out == 0.0
         cmd.update(
             enable=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import pytest
@@ -169,8 +170,8 @@ def test_acceleration_and_jerk_limits() -> None:
     rig = Rig()
     speeds = []
     rig.run(5.0, drive(6.0), each=lambda: speeds.append(float(rig.out.fields["target_speed"])))
-    accels = [(b - a) / DT for a, b in zip(speeds, speeds[1:], strict=False)]
-    jerks = [(b - a) / DT for a, b in zip(accels, accels[1:], strict=False)]
+    accels = [(b - a) / DT for a, b in itertools.pairwise(speeds)]
+    jerks = [(b - a) / DT for a, b in itertools.pairwise(accels)]
     assert max(accels) <= LIM.max_accel + 1e-6
     # jerk limited, except the final snap onto the target (less than 0.01 m/s of speed)
     arrive = speeds.index(6.0)
@@ -189,7 +190,7 @@ def test_steering_angle_and_rate_limits() -> None:
         drive(1.0, steering_angle=1.2),
         each=lambda: angles.append(float(rig.out.fields["steering_angle"])),
     )
-    steps = [abs(b - a) for a, b in zip(angles, angles[1:], strict=False)]
+    steps = [abs(b - a) for a, b in itertools.pairwise(angles)]
     assert max(steps) <= LIM.max_steering_rate * DT + 1e-9
     assert angles[-1] == pytest.approx(LIM.max_steering_angle)
     out = rig.run(DT, drive(1.0, steering_angle=0.0, steering_rate=5.0))

@@ -129,12 +129,12 @@ class OpsCentre:
 
     def command(
         self,
-        target: DeviceIdentity,
+        device: DeviceIdentity,
         command: str,
         data: Mapping[str, Any],
         lifetime_s: float = 60.0,
         command_id: str | None = None,
-        **overrides: Any,
+        overrides: Mapping[str, Any] | None = None,
     ) -> str:
         """Sign and publish a command; returns its command_id. ``overrides`` replace payload fields."""
         if self.signing_key is None:
@@ -145,13 +145,13 @@ class OpsCentre:
             "schema": SCHEMA,
             "command": command,
             "command_id": cid,
-            "target": target.device,
+            "target": device.device,
             "issued_at": now,
             "expires_at": now + lifetime_s,
             "data": dict(data),
         }
-        payload.update(overrides)
-        self.send_raw(target.down(command), sign_command(self.signing_key, self.kid, payload))
+        payload.update(overrides or {})
+        self.send_raw(device.down(command), sign_command(self.signing_key, self.kid, payload))
         return cid
 
     def send_raw(self, topic: str, raw: bytes) -> None:

@@ -1,0 +1,447 @@
+"""Signed envelope for V2X frames, modelled on IEEE 1609.2 / YD/T 3957 (ECDSA NIST P-256).
+
+A frame on the radio link is a ``SecuredFrame`` (OER, ``asn1/security.asn``) carrying either
+unsecured data or ``SignedData``: the application id (AID/PSID), the generation time
+(Time64, microseconds since 2004-01-01 00:00 UTC), the payload (a UPER MessageFrame) and
+the signer (the 8-byte digest of its certificate, or the full certificate about once a
+second). The signature covers OER(ToBeSignedData) || SHA-256(signer certificate), so that
+payload, generation time, AID and signer are all bound.
+
+Certificates are explicit: a trust anchor (self-signed root that may issue) signs
+end-entity certificates holding an id, a validity period, the AIDs they may sign and a
+compressed P-256 public key. The trust store is a folder of ``*.cert`` files
+(``config/v2x/trust/``); ``roadedge v2x-pki`` makes a test PKI.
+
+Rejections are counted by kind: ``malformed_envelope``, ``unsigned``, ``unknown_signer``,
+``bad_certificate``, ``expired_cert``, ``too_old``, ``future``, ``replay``,
+``bad_signature``, ``wrong_aid``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import asn1tools
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+from roadedge.diagnostics import EventCounter
+
+SECURITY_ASN = Path(__file__).parent / "asn1" / "security.asn"
+PROTOCOL_VERSION = 3
+CERT_VERSION = 3
+#: 2004-01-01 00:00:00 UTC as a unix time: the epoch of 1609.2 Time32 / Time64.
+EPOCH_2004 = 1072915200.0
+
+#: AID (PSID) of each CSAE 53 message, as allocated for the Chinese C-V2X message set.
+DEFAULT_AIDS: dict[str, int] = {
+    "bsmFrame": 111,
+    "mapFrame": 3618,
+    "spatFrame": 3619,
+    "rsiFrame": 3620,
+    "rsmFrame": 3623,
+}
+
+POLICIES = ("enforce", "accept_unsigned", "disabled")
+
+REJECTIONS = (
+    "malformed_envelope",
+    "unsigned",
+    "unknown_signer",
+    "bad_certificate",
+    "expired_cert",
+    "too_old",
+    "future",
+    "replay",
+    "bad_signature",
+    "wrong_aid",
+)
+
+
+class Verdict(IntEnum):
+    """Same values as roadedge_msgs/V2xHeader VERDICT_*."""
+
+    NOT_CHECKED = 0
+    VERIFIED = 1
+    UNSIGNED = 2
+
+
+class SecurityError(Exception):
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
+
+
+@functools.lru_cache(maxsize=1)
+def _spec() -> Any:
+    return asn1tools.compile_files(str(SECURITY_ASN), "oer")
+
+
+def to_time64(unix: float) -> int:
+    return max(0, round((unix - EPOCH_2004) * 1e6))
+
+
+def from_time64(value: int) -> float:
+    return EPOCH_2004 + value / 1e6
+
+
+def to_time32(unix: float) -> int:
+    return max(0, min(0xFFFFFFFF, int(unix - EPOCH_2004)))
+
+
+def from_time32(value: int) -> float:
+    return EPOCH_2004 + float(value)
+
+
+def _sig_fields(der: bytes) -> dict[str, bytes]:
+    r, s = decode_dss_signature(der)
+    return {"rSig": r.to_bytes(32, "big"), "sSig": s.to_bytes(32, "big")}
+
+
+def _sig_der(fields: dict[str, bytes]) -> bytes:
+    return encode_dss_signature(int.from_bytes(fields["rSig"], "big"), int.from_bytes(fields["sSig"], "big"))
+
+
+def _compressed(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+
+
+# ----------------------------------------------------------------------- certificates
+@dataclass(frozen=True)
+class Certificate:
+    encoded: bytes
+    id: str
+    issuer: bytes | None  # digest of the issuer, None = self-signed
+    valid_from: float
+    valid_until: float
+    aids: tuple[int, ...]
+    can_issue: bool
+    verify_key: bytes
+    tbs_encoded: bytes
+    signature: dict[str, bytes] = field(repr=False)
+
+    @property
+    def digest(self) -> bytes:
+        """HashedId8: the low-order 8 bytes of SHA-256 over the encoded certificate."""
+        return hashlib.sha256(self.encoded).digest()[-8:]
+
+    @property
+    def hash(self) -> bytes:
+        return hashlib.sha256(self.encoded).digest()
+
+    @functools.cached_property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), self.verify_key)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Certificate:
+        try:
+            value = _spec().decode("Certificate", data)
+        except Exception as exc:
+            raise SecurityError("bad_certificate", f"cannot decode: {exc}") from exc
+        return cls._from_value(value, bytes(data))
+
+    @classmethod
+    def _from_value(cls, value: dict[str, Any], encoded: bytes) -> Certificate:
+        tbs = value["toBeSigned"]
+        issuer_kind, issuer = tbs["issuer"]
+        return cls(
+            encoded=encoded,
+            id=tbs["id"],
+            issuer=None if issuer_kind == "self" else bytes(issuer),
+            valid_from=from_time32(tbs["validityStart"]),
+            valid_until=from_time32(tbs["validityEnd"]),
+            aids=tuple(tbs["appPermissions"]),
+            can_issue=bool(tbs["canIssue"]),
+            verify_key=bytes(tbs["verifyKey"]),
+            tbs_encoded=bytes(_spec().encode("ToBeSignedCertificate", tbs)),
+            signature=value["signature"],
+        )
+
+    def signed_by(self, issuer_key: ec.EllipticCurvePublicKey) -> bool:
+        try:
+            issuer_key.verify(_sig_der(self.signature), self.tbs_encoded, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        return True
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_bytes(self.encoded)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Certificate:
+        return cls.from_bytes(Path(path).read_bytes())
+
+
+def issue_certificate(
+    subject_key: ec.EllipticCurvePublicKey,
+    cert_id: str,
+    valid_from: float,
+    valid_until: float,
+    aids: list[int],
+    issuer_key: ec.EllipticCurvePrivateKey,
+    issuer: Certificate | None = None,
+    can_issue: bool = False,
+) -> Certificate:
+    """A certificate for ``subject_key`` signed by ``issuer_key`` (self-signed if issuer is None)."""
+    tbs: dict[str, Any] = {
+        "version": CERT_VERSION,
+        "issuer": ("self", None) if issuer is None else ("sha256AndDigest", issuer.digest),
+        "id": cert_id,
+        "validityStart": to_time32(valid_from),
+        "validityEnd": to_time32(valid_until),
+        "appPermissions": list(aids),
+        "canIssue": can_issue,
+        "verifyKey": _compressed(subject_key),
+    }
+    tbs_encoded = bytes(_spec().encode("ToBeSignedCertificate", tbs))
+    signature = _sig_fields(issuer_key.sign(tbs_encoded, ec.ECDSA(hashes.SHA256())))
+    encoded = bytes(_spec().encode("Certificate", {"toBeSigned": tbs, "signature": signature}))
+    return Certificate.from_bytes(encoded)
+
+
+def generate_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def save_key(key: ec.EllipticCurvePrivateKey, path: str | Path) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    file = Path(path)
+    file.write_bytes(pem)
+    file.chmod(0o600)
+
+
+def load_key(path: str | Path) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise SecurityError("bad_certificate", f"{path}: not an EC private key")
+    return key
+
+
+# ----------------------------------------------------------------------- trust store
+class TrustStore:
+    """Trust anchors plus the certificates verified against them (cached by digest)."""
+
+    def __init__(self, anchors: list[Certificate], max_known: int = 4096) -> None:
+        self.anchors: dict[bytes, Certificate] = {}
+        for cert in anchors:
+            if cert.issuer is not None or not cert.can_issue or not cert.signed_by(cert.public_key):
+                raise SecurityError("bad_certificate", f"{cert.id}: a trust anchor must be a self-signed CA")
+            self.anchors[cert.digest] = cert
+        self._known: OrderedDict[bytes, Certificate] = OrderedDict()
+        self._max_known = max_known
+
+    @classmethod
+    def from_dir(cls, folder: str | Path, now: float | None = None) -> TrustStore:
+        """Self-signed ``*.cert`` files are anchors; other ``*.cert`` files are pre-known signers."""
+        certs = [Certificate.load(p) for p in sorted(Path(folder).glob("*.cert"))]
+        store = cls([c for c in certs if c.issuer is None])
+        for cert in certs:
+            if cert.issuer is not None:
+                store.add(cert, now)
+        return store
+
+    def lookup(self, digest: bytes) -> Certificate | None:
+        cert = self._known.get(digest)
+        if cert is None:
+            return self.anchors.get(digest)
+        return cert
+
+    def add(self, cert: Certificate, now: float | None = None) -> Certificate:
+        """Verify ``cert`` against an anchor (or a known CA) and remember it."""
+        digest = cert.digest
+        known = self._known.get(digest)
+        if known is not None:
+            self._known.move_to_end(digest)
+            return known
+        if cert.issuer is None:
+            if digest in self.anchors:
+                return self.anchors[digest]
+            raise SecurityError(
+                "unknown_signer", f"self-signed certificate {cert.id!r} is not a trust anchor"
+            )
+        issuer = self.lookup(cert.issuer)
+        if issuer is None or not issuer.can_issue:
+            raise SecurityError("unknown_signer", f"issuer {cert.issuer.hex()} of {cert.id!r} is not trusted")
+        if not cert.signed_by(issuer.public_key):
+            raise SecurityError("bad_certificate", f"certificate {cert.id!r} not signed by its issuer")
+        t = time.time() if now is None else now
+        if not issuer.valid_from <= t <= issuer.valid_until:
+            raise SecurityError("expired_cert", f"issuer {issuer.id!r} outside its validity")
+        self._known[digest] = cert
+        if len(self._known) > self._max_known:
+            self._known.popitem(last=False)
+        return cert
+
+
+# ----------------------------------------------------------------------- sign / verify
+@dataclass
+class SecurityPolicy:
+    mode: str = "enforce"  # one of POLICIES
+    max_age_s: float = 2.0  # older generation times are rejected (too_old)
+    future_tolerance_s: float = 0.5  # generation times further ahead are rejected (future)
+    aids: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_AIDS))
+
+    def __post_init__(self) -> None:
+        if self.mode not in POLICIES:
+            raise ValueError(f"security policy {self.mode!r} not one of {POLICIES}")
+
+
+class Signer:
+    """Signs payloads with one key + certificate; the full certificate about once per interval."""
+
+    def __init__(
+        self, key: ec.EllipticCurvePrivateKey, cert: Certificate, cert_interval_s: float = 1.0
+    ) -> None:
+        if _compressed(key.public_key()) != cert.verify_key:
+            raise SecurityError("bad_certificate", f"key does not match certificate {cert.id!r}")
+        self.key = key
+        self.cert = cert
+        self.cert_interval_s = cert_interval_s
+        self._cert_value = _spec().decode("Certificate", cert.encoded)
+        self._last_cert = -float("inf")
+
+    def sign(self, payload: bytes, aid: int, now: float | None = None) -> bytes:
+        t = time.time() if now is None else now
+        if aid not in self.cert.aids:
+            raise SecurityError("wrong_aid", f"certificate {self.cert.id!r} does not permit AID {aid}")
+        tbs = {"aid": aid, "generationTime": to_time64(t), "payload": payload}
+        tbs_encoded = bytes(_spec().encode("ToBeSignedData", tbs))
+        der = self.key.sign(tbs_encoded + self.cert.hash, ec.ECDSA(hashes.SHA256()))
+        signer: tuple[str, Any]
+        if t - self._last_cert >= self.cert_interval_s:
+            signer = ("certificate", self._cert_value)
+            self._last_cert = t
+        else:
+            signer = ("digest", self.cert.digest)
+        signed = {"hashId": "sha256", "tbsData": tbs, "signer": signer, "signature": _sig_fields(der)}
+        return bytes(
+            _spec().encode(
+                "SecuredFrame", {"protocolVersion": PROTOCOL_VERSION, "content": ("signedData", signed)}
+            )
+        )
+
+
+def wrap_unsigned(payload: bytes) -> bytes:
+    return bytes(
+        _spec().encode(
+            "SecuredFrame", {"protocolVersion": PROTOCOL_VERSION, "content": ("unsecuredData", payload)}
+        )
+    )
+
+
+@dataclass
+class Unwrapped:
+    payload: bytes
+    verdict: Verdict
+    aid: int | None = None
+    generation_time: float | None = None
+    signer_digest: str = ""
+
+
+class Verifier:
+    """Checks envelopes under a policy; every rejection raises SecurityError and is counted."""
+
+    def __init__(
+        self, trust: TrustStore | None, policy: SecurityPolicy, counter: EventCounter | None = None
+    ) -> None:
+        self.trust = trust
+        self.policy = policy
+        self.counter = counter if counter is not None else EventCounter()
+        self._seen: OrderedDict[bytes, float] = OrderedDict()
+
+    def reject(self, kind: str, detail: str = "") -> SecurityError:
+        self.counter.record(kind, detail)
+        return SecurityError(kind, detail)
+
+    def unwrap(self, frame: bytes, now: float | None = None) -> Unwrapped:
+        t = time.time() if now is None else now
+        try:
+            envelope = _spec().decode("SecuredFrame", frame)
+            content_kind, content = envelope["content"]
+        except Exception as exc:
+            raise self.reject("malformed_envelope", f"{type(exc).__name__}: {str(exc)[:120]}") from exc
+        if self.policy.mode == "disabled":
+            payload = content if content_kind == "unsecuredData" else content["tbsData"]["payload"]
+            return Unwrapped(bytes(payload), Verdict.NOT_CHECKED)
+        if content_kind == "unsecuredData":
+            if self.policy.mode == "accept_unsigned":
+                return Unwrapped(bytes(content), Verdict.UNSIGNED)
+            raise self.reject("unsigned", "unsigned frame under policy enforce")
+        if content_kind != "signedData":
+            raise self.reject("malformed_envelope", f"content {content_kind}")
+        return self._verify_signed(content, t)
+
+    def _verify_signed(self, signed: dict[str, Any], now: float) -> Unwrapped:
+        if self.trust is None:
+            raise self.reject("unknown_signer", "no trust store")
+        tbs = signed["tbsData"]
+        signer_kind, signer = signed["signer"]
+        if signer_kind == "certificate":
+            try:
+                encoded = bytes(_spec().encode("Certificate", signer))
+                digest = hashlib.sha256(encoded).digest()[-8:]
+                cert = self.trust.lookup(digest) or self.trust.add(
+                    Certificate._from_value(signer, encoded), now
+                )
+            except SecurityError as err:
+                raise self.reject(err.kind, err.detail) from err
+        elif signer_kind == "digest":
+            cert_or_none = self.trust.lookup(bytes(signer))
+            if cert_or_none is None:
+                raise self.reject("unknown_signer", f"digest {bytes(signer).hex()} not known")
+            cert = cert_or_none
+        else:
+            raise self.reject("malformed_envelope", f"signer {signer_kind}")
+        generated = from_time64(tbs["generationTime"])
+        if not (
+            cert.valid_from <= generated <= cert.valid_until and cert.valid_from <= now <= cert.valid_until
+        ):
+            raise self.reject("expired_cert", f"certificate {cert.id!r} not valid at {generated:.0f}")
+        if now - generated > self.policy.max_age_s:
+            raise self.reject("too_old", f"generated {now - generated:.3f} s ago")
+        if generated - now > self.policy.future_tolerance_s:
+            raise self.reject("future", f"generated {generated - now:.3f} s ahead")
+        aid = int(tbs["aid"])
+        if aid not in cert.aids:
+            raise self.reject("wrong_aid", f"certificate {cert.id!r} does not permit AID {aid}")
+        sig = signed["signature"]
+        replay_key = bytes(sig["rSig"]) + bytes(sig["sSig"])
+        if replay_key in self._seen:
+            raise self.reject("replay", f"duplicate from {cert.id!r}")
+        tbs_encoded = bytes(_spec().encode("ToBeSignedData", tbs))
+        try:
+            cert.public_key.verify(_sig_der(sig), tbs_encoded + cert.hash, ec.ECDSA(hashes.SHA256()))
+        except (InvalidSignature, ValueError) as exc:
+            raise self.reject("bad_signature", f"signer {cert.id!r}") from exc
+        self._remember(replay_key, generated, now)
+        return Unwrapped(bytes(tbs["payload"]), Verdict.VERIFIED, aid, generated, cert.digest.hex())
+
+    def _remember(self, key: bytes, generated: float, now: float) -> None:
+        self._seen[key] = generated
+        horizon = now - self.policy.max_age_s - self.policy.future_tolerance_s - 1.0
+        while self._seen:
+            oldest_key = next(iter(self._seen))
+            if self._seen[oldest_key] >= horizon and len(self._seen) <= 200_000:
+                break
+            del self._seen[oldest_key]
+
+    def check_aid(self, unwrapped: Unwrapped, frame_kind: str) -> None:
+        """The AID a verified frame was signed under must be the one of its message type."""
+        if unwrapped.verdict != Verdict.VERIFIED:
+            return
+        expected = self.policy.aids.get(frame_kind)
+        if expected is not None and unwrapped.aid != expected:
+            raise self.reject("wrong_aid", f"{frame_kind} under AID {unwrapped.aid}, expected {expected}")

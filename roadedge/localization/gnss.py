@@ -704,3 +704,65 @@ def make_epoch(spec: EpochSpec) -> list[str]:
             fields = [t, f"{spec.utc.day:02d}", f"{spec.utc.month:02d}", f"{spec.utc.year:04d}", "00", "00"]
             out.append(_render(spec.talker, "ZDA", fields))
     return out
+
+
+# --------------------------------------------------------------------------- log replay
+
+_TIMED = (b"GGA", b"RMC", b"GST", b"ZDA", b"GLL", b"GNS")
+
+
+def _time_of_day(line: bytes) -> float | None:
+    """Seconds of the UTC time field of a timed sentence, None for other lines."""
+    if len(line) < 8 or line[:1] != b"$" or line[3:6] not in _TIMED:
+        return None
+    body, star, checksum = line[1:].partition(b"*")
+    if not star:  # truncated or unchecked: no time to trust
+        return None
+    acc = 0
+    for byte in body:
+        acc ^= byte
+    try:
+        if int(checksum[:2], 16) != acc:
+            return None
+    except ValueError:
+        return None
+    fields = line.split(b",")
+    stamp = fields[5] if line[3:6] == b"GLL" and len(fields) > 5 else fields[1] if len(fields) > 1 else b""
+    try:
+        h, m, s = int(stamp[0:2]), int(stamp[2:4]), float(stamp[4:])
+    except ValueError:
+        return None
+    if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 61):
+        return None
+    return h * 3600.0 + m * 60.0 + s
+
+
+def log_epochs(data: bytes) -> list[tuple[float, bytes]]:
+    """Split a recorded NMEA log into (seconds since its first epoch, bytes of the epoch).
+
+    Epochs are told apart by the UTC time of day of the timed sentences (midnight wraps);
+    untimed lines (VTG, GSA, GSV, garbage) stay with the epoch they follow, so the bytes
+    of the log are replayed unchanged and the parser sees what the receiver sent.
+    """
+    out: list[tuple[float, bytes]] = []
+    chunk = bytearray()
+    first: float | None = None
+    current: float | None = None
+    offset = 0.0
+    for line in data.splitlines(keepends=True):
+        tod = _time_of_day(line.strip())
+        if tod is not None:
+            if current is not None and tod + offset < current - 43200.0:
+                offset += 86400.0
+            tod += offset
+            if first is None:
+                first = tod
+            if current is not None and tod != current and chunk:
+                out.append((current - first, bytes(chunk)))
+                chunk.clear()
+            current = tod
+        chunk.extend(line)
+    if chunk:
+        start = first if first is not None else 0.0
+        out.append(((current if current is not None else start) - start, bytes(chunk)))
+    return out

@@ -112,43 +112,52 @@ def _resolved_types(schema: type[Any]) -> dict[str, Any]:
     return typing.get_type_hints(schema)
 
 
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
+class _Mismatch(Exception):
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__(detail)
+        self.name, self.detail = name, detail
+
+
+def _coerce(value: Any, annotation: Any, name: str) -> Any:
+    """value as the annotated type; raises _Mismatch naming the (list item) parameter."""
     origin = get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in get_args(annotation) if a is not type(None)]
         if value is None and len(options) < len(get_args(annotation)):
             return None
-        errors = []
+        first: _Mismatch | None = None
         for option in options:
             try:
-                return _coerce(value, option, where)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(errors[0])
+                return _coerce(value, option, name)
+            except _Mismatch as err:
+                first = first or err
+        assert first is not None
+        raise first
+    got = f"got {type(value).__name__} {value!r}"
     if origin is list:
         (item_type,) = get_args(annotation) or (Any,)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
-        return [_coerce(item, item_type, f"{where}[{i}]") for i, item in enumerate(value)]
+            raise _Mismatch(name, f"expected a list, {got}")
+        return [_coerce(item, item_type, f"{name}[{i}]") for i, item in enumerate(value)]
     if annotation is Any:
         return value
     if annotation is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {type(value).__name__} {value!r}")
+            raise _Mismatch(name, f"expected true or false, {got}")
         return value
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {type(value).__name__} {value!r}")
+            raise _Mismatch(name, f"expected an integer, {got}")
         return value
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {type(value).__name__} {value!r}")
+            raise _Mismatch(name, f"expected a number, {got}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {type(value).__name__} {value!r}")
+            raise _Mismatch(name, f"expected a string, {got}")
         return value
-    raise ConfigError(f"{where}: unsupported parameter type {annotation!r}")
+    raise _Mismatch(name, f"unsupported parameter type {annotation!r}")
 
 
 def _check_range(value: Any, field: dataclasses.Field[Any], where: str) -> None:
@@ -185,7 +194,12 @@ def validate(values: Mapping[str, Any], schema: type[S], *, node: str, source: s
     for name, field in fields.items():
         where = f"{source}: parameter '{name}' of node '{node}'"
         if name in values:
-            value = _coerce(values[name], hints[field.name], where)
+            try:
+                value = _coerce(values[name], hints[field.name], name)
+            except _Mismatch as err:
+                raise ConfigError(
+                    f"{source}: parameter '{err.name}' of node '{node}': {err.detail}"
+                ) from None
             _check_range(value, field, where)
             kwargs[field.name] = value
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:

@@ -23,7 +23,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from roadedge import topics
-from roadedge.config import ConfigError, schema_fields, validate
+from roadedge.config import ConfigError, load_yaml, schema_fields, validate
 from roadedge.diagnostics import Health, Level
 from roadedge.ros.qos import qos_for
 
@@ -260,6 +260,13 @@ def make_main(node_class: type[Any]) -> Callable[[list[str] | None], int]:
 
     def main(args: list[str] | None = None) -> int:
         argv = sys.argv if args is None else args
+        params_file = params_file_from_args(argv)
+        if params_file is not None:
+            try:  # rcl would fail with a parser trace; say what is wrong instead
+                load_yaml(params_file)
+            except ConfigError as err:
+                print(f"[{node_class.__name__}] configuration error: {err}", file=sys.stderr)
+                return 2
         rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
         try:
             try:

@@ -36,9 +36,8 @@ def _run(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile)
     deployment = tuple(Path(p) for p in args.params_file) if args.params_file else None
-    print(
-        f"roadedge run {profile.name}: {len(profile.nodes)} nodes ({', '.join(n.name for n in profile.nodes)})"
-    )
+    names = ", ".join(n.name for n in profile.nodes)
+    print(f"roadedge run {profile.name}: {len(profile.nodes)} nodes ({names})")
     return run_profile(
         profile,
         duration=args.duration,

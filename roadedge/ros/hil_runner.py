@@ -48,7 +48,9 @@ def slice_verdict(
     trace: SpeedTrace, target: float, tolerance: float = 0.25
 ) -> list[tuple[str, str, str, bool]]:
     """Rows (criterion, value, limit, pass) for the first vertical slice."""
-    reached = next((t for t, v in zip(trace.times, trace.speeds) if abs(v - target) < 0.15), None)
+    reached = next(
+        (t for t, v in zip(trace.times, trace.speeds, strict=True) if abs(v - target) < 0.15), None
+    )
     rows = [("status received", f"{len(trace.speeds)} samples", "> 0", len(trace.speeds) > 0)]
     rows.append(
         (
@@ -58,7 +60,11 @@ def slice_verdict(
             reached is not None and reached <= 10.0,
         )
     )
-    held = [v for t, v in zip(trace.times, trace.speeds) if reached is not None and t >= reached + 1.0]
+    held = [
+        v
+        for t, v in zip(trace.times, trace.speeds, strict=True)
+        if reached is not None and t >= reached + 1.0
+    ]
     error = max((abs(v - target) for v in held), default=float("inf"))
     rows.append(("speed error while holding", f"{error:.3f} m/s", f"<= {tolerance} m/s", error <= tolerance))
     return rows

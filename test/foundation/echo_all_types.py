@@ -1,7 +1,8 @@
-"""Second process of the interface round trip: echoes every roadedge_msgs message and answers every service."""
+"""Second process of the interface round trip: echoes every message, answers every service."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import rclpy
@@ -42,10 +43,8 @@ def main() -> None:
         keep.append(
             node.create_service(srv_type, f"echo_srv/{srv_type.__name__}", lambda req, resp: fill(resp, 11))
         )
-    try:
+    with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
         rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
 def test_malformed_yaml_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, "node: [unclosed\n")
-    with pytest.raises(ConfigError, match="params.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"params\.yaml: not valid YAML"):
         load_node_parameters(path, "node", Schema)
 
 
@@ -94,7 +94,7 @@ def test_wrong_type_or_range_is_named(tmp_path: Path, line: str, message: str) -
 
 def test_missing_required_parameter_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, "node:\n  ros__parameters:\n    rate: 3.0\n")
-    with pytest.raises(ConfigError, match="params.yaml: node 'node' needs parameter 'port'"):
+    with pytest.raises(ConfigError, match=r"params\.yaml: node 'node' needs parameter 'port'"):
         load_node_parameters(path, "node", Schema)
 
 

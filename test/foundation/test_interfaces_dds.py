@@ -55,7 +55,7 @@ def test_every_message_and_service_round_trips_across_processes(ros, tmp_path) -
             received[name] = []
             ros.node.create_subscription(msg_type, f"echo_out/{name}", received[name].append, QOS)
             pubs[name] = ros.node.create_publisher(msg_type, f"echo_in/{name}", QOS)
-        for name, pub in pubs.items():
+        for pub in pubs.values():
             ros.wait_for_matched(pub, 1, timeout=30.0)
         sent = {}
         for seed, msg_type in enumerate(message_types(), start=3):

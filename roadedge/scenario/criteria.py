@@ -271,9 +271,17 @@ def red_light_violations(
     return sorted(out)
 
 
-def first_stop(ego: EgoTrack, window: Window) -> int | None:
-    """Index of the first sample in the window where the ego stands still."""
-    idx = np.flatnonzero((ego.t >= window.start) & (ego.t <= window.end) & (np.abs(ego.speed) < STOP_SPEED))
+def first_stop(ego: EgoTrack, window: Window, *, onset: bool = False) -> int | None:
+    """Index of the first sample in the window where the ego stands still.
+
+    With ``onset``, only a stop that begins inside the window counts (the sample before moved).
+    """
+    still = np.abs(ego.speed) < STOP_SPEED
+    mask = (ego.t >= window.start) & (ego.t <= window.end) & still
+    if onset:
+        moving_before = np.concatenate([[False], ~still[:-1]])
+        mask &= moving_before
+    idx = np.flatnonzero(mask)
     return int(idx[0]) if len(idx) else None
 
 
@@ -352,7 +360,7 @@ def _fmt(value: float) -> str:
 def check_stop_distance(s: Scenario, run: RunData, crit: StopDistanceCriterion) -> Verdict:
     name = f"stop_distance {crit.target}"
     limit = f"{_fmt(crit.min)}..{_fmt(crit.max)} m"
-    i = first_stop(run.ego, crit.window)
+    i = first_stop(run.ego, crit.window, onset=True)
     if i is None:
         return Verdict(name, math.nan, limit, False, "ego did not stop in the window")
     ego = run.ego

@@ -85,7 +85,7 @@ def simulate(s: Scenario, knobs: Knobs | None = None) -> RunData:
                 ax, ay, _, _ = st
                 lon = (ax - x) * math.cos(yaw) + (ay - y) * math.sin(yaw) - front
                 lat = -(ax - x) * math.sin(yaw) + (ay - y) * math.cos(yaw)
-                if 0.0 < lon < 25.0 and abs(lat) < 2.5:
+                if 0.0 < lon < 25.0 and abs(lat) < 3.5:
                     stop_dist = min(stop_dist, lon - 4.0)
         v_cap = math.sqrt(max(0.0, 2 * 0.8 * k.brake * max(stop_dist, 0.0)))
         target = min(limit, v_cap)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,6 +146,9 @@ def test_stop_distance_to_line_and_missing_stop() -> None:
     assert not v.passed and v.value == pytest.approx(7.0, abs=0.01)
     [v] = evaluate(s, RunData(straight([2.0] * 60)))
     assert not v.passed and math.isnan(v.value) and "did not stop" in v.detail
+    # standing still from the start is no stop for this target: the stop must begin in the window
+    [v] = evaluate(s, RunData(straight([0.0] * 10 + [2.0] * 50)))
+    assert not v.passed and "did not stop" in v.detail
 
 
 def test_max_deceleration() -> None:
@@ -160,10 +164,10 @@ def test_max_deceleration() -> None:
 
 def test_curb_offset_errors_sign_and_side() -> None:
     s = load_scenario(scenario_dir() / "demo_sweep_intersection.yaml")
-    ego = straight([2.0] * 50, x0=-80.0, y=-3.5 + 1.2 + 0.3)  # 0.3 m too far from the curb
+    ego = straight([2.0] * 50, x0=-80.0, y=-7.0 + 1.2 + 0.3)  # 0.3 m too far from the curb
     errors = curb_offset_errors(ego, s.task)
     assert len(errors) == 50 and np.allclose(errors, 0.3)
-    parked = straight([0.0] * 50, x0=-80.0, y=-3.5)
+    parked = straight([0.0] * 50, x0=-80.0, y=-7.0)
     assert len(curb_offset_errors(parked, s.task)) == 0
 
 
@@ -229,3 +233,18 @@ def test_collision_when_ignoring_a_pedestrian() -> None:
     verdicts = {v.name: v for v in evaluate(s, simulate(s, Knobs(ignore_actors=True)))}
     assert verdicts["collision (min clearance)"].value == 0.0
     assert not verdicts["collision (min clearance)"].passed
+
+
+def test_report_png(tmp_path: Path) -> None:
+    from roadedge.scenario.report import osm_lines, render_report
+
+    s = load_scenario(scenario_dir() / "demo_sweep_intersection.yaml")
+    run = simulate(s)
+    map_file = Path(__file__).resolve().parents[2] / s.map.file
+    assert s.map.origin is not None
+    lines = osm_lines(map_file, s.map.origin) if map_file.exists() else []
+    out = render_report(s, run, evaluate(s, run), tmp_path / "r" / "report.png", map_lines=lines)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width > 800 and height > 800

@@ -43,12 +43,12 @@ def test_demo_content() -> None:
     s = load_scenario(DEMO)
     assert s.task.kind == "sweep" and s.v2x.rsu is not None
     assert [a.kind for a in s.actors] == ["pedestrian"]
-    assert s.intersections[0].phases[0].state_at(20.0)[0] == "red" and s.intersections[0].id == 100
-    # pedestrian timing derived from its speed: 16 m at 1.3 m/s from t = 40 s
+    assert s.intersections[0].phases[0].state_at(20.0)[0] == "red" and s.intersections[0].id == 101
+    # pedestrian timing derived from its speed: 18 m at 1.0 m/s from t = 34 s
     t_end = s.actors[0].timed()[-1][0]
-    assert t_end == pytest.approx(40.0 + 16.0 / 1.3)
+    assert t_end == pytest.approx(34.0 + 18.0 / 1.0)
     x, _y, heading, speed = s.actors[0].state_at(43.0) or (0, 0, 0, 0)
-    assert (x, speed) == (15.0, pytest.approx(1.3)) and heading == pytest.approx(-math.pi / 2)
+    assert (x, speed) == (15.0, pytest.approx(1.0)) and heading == pytest.approx(-math.pi / 2)
     assert s.actors[0].state_at(10.0) is None
 
 

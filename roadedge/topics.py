@@ -63,6 +63,9 @@ EQUIPMENT_STATUS = _t(
 ODOMETRY = _t("localization/odometry", "nav_msgs/msg/Odometry", "status", "localization -> all")
 TF = _t("/tf", "tf2_msgs/msg/TFMessage", "tf", "localization -> all")
 TF_STATIC = _t("/tf_static", "tf2_msgs/msg/TFMessage", "tf_static", "localization -> all")
+LOCALIZATION_GEODETIC = _t(
+    "localization/geodetic", "sensor_msgs/msg/NavSatFix", "status", "localization -> V2X BSM, map matching"
+)
 
 # Perception
 OBJECTS = _t(

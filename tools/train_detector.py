@@ -52,8 +52,16 @@ def make_sample(seed: int) -> tuple[np.ndarray, np.ndarray]:
     rows = []
     for box, kind, ignore in labelled_truth(frame.truth):
         x1, y1, x2, y2 = box
-        rows.append([CLASSES.index(kind), x1 * lb.scale_x + lb.pad_x, y1 * lb.scale_y + lb.pad_y,
-                     x2 * lb.scale_x + lb.pad_x, y2 * lb.scale_y + lb.pad_y, float(ignore)])  # fmt: skip
+        rows.append(
+            [
+                CLASSES.index(kind),
+                x1 * lb.scale_x + lb.pad_x,
+                y1 * lb.scale_y + lb.pad_y,
+                x2 * lb.scale_x + lb.pad_x,
+                y2 * lb.scale_y + lb.pad_y,
+                float(ignore),
+            ]
+        )
     return rgb, np.asarray(rows, dtype=np.float32).reshape(-1, 6)
 
 
@@ -120,8 +128,15 @@ class Exported(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x).flatten(2)
         boxes = decode_ltrb(out[:, :4], self.centres)  # type: ignore[arg-type]
-        cxcywh = torch.stack([(boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2,
-                              boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]], dim=1)  # fmt: skip
+        cxcywh = torch.stack(
+            [
+                (boxes[..., 0] + boxes[..., 2]) / 2,
+                (boxes[..., 1] + boxes[..., 3]) / 2,
+                boxes[..., 2] - boxes[..., 0],
+                boxes[..., 3] - boxes[..., 1],
+            ],
+            dim=1,
+        )
         return torch.cat([cxcywh, torch.sigmoid(out[:, 4:])], dim=1)
 
 
@@ -180,9 +195,10 @@ def giou_loss(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (1 - iou + (hull - union) / hull).mean()
 
 
-def loss_fn(raw: torch.Tensor, cls_t: torch.Tensor, box_t: torch.Tensor, weight: torch.Tensor,
-            centres: torch.Tensor) -> tuple[torch.Tensor, float, float]:  # fmt: skip
-    b, ch = raw.shape[:2]
+def loss_fn(
+    raw: torch.Tensor, cls_t: torch.Tensor, box_t: torch.Tensor, weight: torch.Tensor, centres: torch.Tensor
+) -> tuple[torch.Tensor, float, float]:
+    _b, _ch = raw.shape[:2]
     flat = raw.flatten(2)  # B, 4 + C, N
     logits = flat[:, 4:].transpose(1, 2)  # B, N, C
     pos = torch.isfinite(box_t[..., 0])
@@ -212,8 +228,13 @@ def evaluate(card_path: Path, seeds: range, threads: int) -> dict[str, Any]:
         times.append(time.perf_counter() - t0)
         match_frame(counts, [(d.box, d.score, d.label) for d in dets], labelled_truth(frame.truth))
     out: dict[str, Any] = counts.summary()
-    out.update(frames=len(seeds), tp=counts.tp, fp=counts.fp, fn=counts.fn,
-               latency_ms_p50=round(1000 * float(np.median(times)), 1))  # fmt: skip
+    out.update(
+        frames=len(seeds),
+        tp=counts.tp,
+        fp=counts.fp,
+        fn=counts.fn,
+        latency_ms_p50=round(1000 * float(np.median(times)), 1),
+    )
     return out
 
 
@@ -237,7 +258,7 @@ def write_card(
             "letterbox": True,
             "pad_value": 114,
             "dtype": "float32",
-        },  # fmt: skip
+        },
         "output": {"layout": "yolov8", "box_format": "cxcywh", "normalized": False},
         "score_threshold": args.score_threshold,
         "iou_threshold": 0.5,
@@ -326,16 +347,25 @@ def main() -> int:
         opt.step()
         step += 1
         if step % 100 == 0:
-            print(f"step {step} loss {float(loss):.3f} cls {lc:.3f} box {lb:.3f} "
-                  f"{time.time() - t_start:.0f} s", flush=True)  # fmt: skip
+            print(
+                f"step {step} loss {float(loss):.3f} cls {lc:.3f} box {lb:.3f} {time.time() - t_start:.0f} s",
+                flush=True,
+            )
     seconds = time.time() - t_start
     print(f"trained {step} steps in {seconds:.0f} s", flush=True)
 
     model.eval()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out.with_suffix(".onnx")
-    torch.onnx.export(Exported(model), torch.zeros(1, 3, IN_H, IN_W), str(onnx_path), input_names=["images"],
-                      output_names=["output0"], opset_version=17, dynamo=False)  # fmt: skip
+    torch.onnx.export(
+        Exported(model),
+        torch.zeros(1, 3, IN_H, IN_W),
+        str(onnx_path),
+        input_names=["images"],
+        output_names=["output0"],
+        opset_version=17,
+        dynamo=False,
+    )
     card_path = write_card(args.out, {}, args, step, seconds)
     metrics = evaluate(card_path, range(HELD_OUT_SEED, HELD_OUT_SEED + args.eval_frames), 1)
     print("held-out", metrics, flush=True)

@@ -1,0 +1,1 @@
+"""Camera perception: ONNX detector runtime, camera geometry, tracking, roadside fusion."""

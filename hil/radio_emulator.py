@@ -18,6 +18,7 @@ Pure Python (no ROS); frames are forwarded byte for byte.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import math
 import random
@@ -180,10 +181,8 @@ class RadioEmulator:
 
     def stop(self) -> None:
         self._stop.set()
-        try:
+        with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
-        except OSError:
-            pass
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None

@@ -1,0 +1,204 @@
+"""Speed profile along a path with acceleration, deceleration, jerk and lateral-acceleration limits.
+
+The profile is solved in the squared speed b = v^2 over arc length, where the acceleration of a segment is
+linear in b: a_i = (b_(i+1) - b_i) / (2 ds_i). Jerk between segments is v * (a_(i+1) - a_i) / ds; it is
+bounded using the acceleration-limited profile (forward/backward passes, the pointwise largest profile
+under the acceleration limits) as v, which is never below the solution's v, so the bound is conservative.
+The linear programme (HiGHS via scipy) maximises the speed everywhere within the limits.
+
+When the jerk-limited programme is infeasible (a stop that appeared too close), the acceleration-limited
+profile is used; when even that cannot stop in time, the stop is made with the emergency deceleration.
+The result says which one was used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import linprog
+from scipy.sparse import csr_matrix
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class MotionLimits:
+    max_acceleration: float = 1.0  # m/s^2
+    max_deceleration: float = 1.5  # m/s^2, comfortable braking (positive number)
+    max_jerk: float = 1.0  # m/s^3
+    max_lateral_acceleration: float = 1.0  # m/s^2
+    emergency_deceleration: float = 5.0  # m/s^2, used only when a comfortable stop is impossible
+
+    def __post_init__(self) -> None:
+        for name in ("max_acceleration", "max_deceleration", "max_jerk", "max_lateral_acceleration"):
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"{name} must be positive")
+        if self.emergency_deceleration < self.max_deceleration:
+            raise ValueError("emergency_deceleration must be >= max_deceleration")
+
+
+@dataclass(frozen=True)
+class SpeedProfile:
+    s: FloatArray  # m
+    v: FloatArray  # m/s per point
+    a: FloatArray  # m/s^2 per point (the acceleration of the segment that starts there; last: 0 or the last)
+    t: FloatArray  # s from the first point; inf past a standstill
+    mode: str  # "jerk_limited", "acceleration_limited" or "emergency"
+
+    def velocity_at(self, s: float) -> float:
+        return float(np.interp(s, self.s, self.v))
+
+    def jerk(self) -> FloatArray:
+        """Jerk at the interior points (m/s^3), from the segment accelerations."""
+        if self.s.size < 3:
+            return np.zeros(0)
+        ds_mid = 0.5 * (np.diff(self.s)[1:] + np.diff(self.s)[:-1])
+        return self.v[1:-1] * np.diff(self.a[:-1]) / ds_mid
+
+
+def curvature_speed_limit(curvature: FloatArray, max_lateral_acceleration: float, cap: float) -> FloatArray:
+    k = np.abs(curvature)
+    with np.errstate(divide="ignore"):
+        lim = np.where(k > 1e-6, np.sqrt(max_lateral_acceleration / np.maximum(k, 1e-9)), cap)
+    return np.minimum(lim, cap)
+
+
+def _passes(s: FloatArray, vmax: FloatArray, v0: float, acc: float, dec: float) -> FloatArray:
+    v: FloatArray = np.array(vmax, dtype=np.float64)
+    v[0] = v0  # the vehicle is where it is; the backward pass decides whether that is too fast
+    ds = np.diff(s)
+    for i in range(ds.size):  # forward: acceleration limit
+        v[i + 1] = min(v[i + 1], math.sqrt(v[i] ** 2 + 2.0 * acc * ds[i]))
+    for i in range(ds.size - 1, -1, -1):  # backward: deceleration limit
+        v[i] = min(v[i], math.sqrt(v[i + 1] ** 2 + 2.0 * dec * ds[i]))
+    return v
+
+
+def _times(s: FloatArray, v: FloatArray) -> FloatArray:
+    t = np.zeros(s.size)
+    for i in range(1, s.size):
+        vm = v[i - 1] + v[i]
+        t[i] = t[i - 1] + (2.0 * (s[i] - s[i - 1]) / vm if vm > 1e-6 else math.inf)
+    return t
+
+
+def _accelerations(s: FloatArray, v: FloatArray) -> FloatArray:
+    a = np.zeros(s.size)
+    a[:-1] = (v[1:] ** 2 - v[:-1] ** 2) / (2.0 * np.diff(s))
+    a[-1] = a[-2] if s.size > 1 and v[-1] > 1e-3 else 0.0
+    return a
+
+
+def plan_speed_profile(
+    s: FloatArray,
+    v_max: FloatArray,
+    v0: float,
+    limits: MotionLimits,
+    a0: float | None = None,
+    stop_s: float | None = None,
+) -> SpeedProfile:
+    """Speed profile over the points s (increasing, m) under the per-point speed caps v_max (m/s).
+
+    v0: current speed; a0: current acceleration (bounds the first jerk) or None; stop_s: stand still at and
+    beyond this arc length (a stop line, a stand-off behind an object)."""
+    s = np.asarray(s, dtype=np.float64)
+    vmax = np.maximum(np.asarray(v_max, dtype=np.float64), 0.0)
+    if s.ndim != 1 or s.size < 2 or vmax.shape != s.shape or np.any(np.diff(s) <= 0.0):
+        raise ValueError("s must increase strictly and match v_max")
+    if not (math.isfinite(v0) and v0 >= 0.0):
+        raise ValueError("v0 must be a finite speed >= 0")
+    if stop_s is not None:
+        vmax = np.where(s >= stop_s - 1e-9, 0.0, vmax)
+        if stop_s < s[-1] and not np.any(np.isclose(s, stop_s)):
+            # make the stop point a profile point so the vehicle stops exactly there
+            k = int(np.searchsorted(s, stop_s))
+            if k > 0:
+                s = np.insert(s, k, stop_s)
+                vmax = np.insert(vmax, k, 0.0)
+    ref = _passes(s, vmax, v0, limits.max_acceleration, limits.max_deceleration)
+    mode = "jerk_limited"
+    if ref[0] < v0 - 1e-6:  # cannot slow down in time with the comfortable deceleration
+        v = _emergency(s, vmax, v0, limits)
+        return SpeedProfile(s, v, _accelerations(s, v), _times(s, v), "emergency")
+    v_lp = _solve_lp(s, vmax, v0, a0, ref, limits)
+    if v_lp is None:
+        mode = "acceleration_limited"
+        v = ref
+        v[0] = v0
+    else:
+        v = v_lp
+    return SpeedProfile(s, v, _accelerations(s, v), _times(s, v), mode)
+
+
+def _emergency(s: FloatArray, vmax: FloatArray, v0: float, limits: MotionLimits) -> FloatArray:
+    """Brake with the smallest constant deceleration (up to the emergency one) that meets every cap."""
+    dist = s - s[0]
+    need = np.zeros(s.size)
+    m = (vmax < v0) & (dist > 1e-9)
+    need[m] = (v0**2 - vmax[m] ** 2) / (2.0 * dist[m])
+    dec = min(max(float(np.max(need)), limits.max_deceleration), limits.emergency_deceleration)
+    v = _passes(s, vmax, v0, limits.max_acceleration, dec)
+    v[0] = v0
+    ds = np.diff(s)
+    for i in range(ds.size):  # from the actual speed, never faster than braking with dec allows
+        v[i + 1] = min(
+            v[i + 1], math.sqrt(max(v[i] ** 2 - 2.0 * dec * ds[i], 0.0)) if v[i + 1] < v[i] else v[i + 1]
+        )
+    return v
+
+
+def _solve_lp(
+    s: FloatArray, vmax: FloatArray, v0: float, a0: float | None, ref: FloatArray, limits: MotionLimits
+) -> FloatArray | None:
+    n = s.size
+    ds = np.diff(s)
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    ub: list[float] = []
+    r = 0
+
+    def add(coeffs: dict[int, float], bound: float) -> None:
+        nonlocal r
+        for c, val in coeffs.items():
+            rows.append(r)
+            cols.append(c)
+            vals.append(val)
+        ub.append(bound)
+        r += 1
+
+    # acceleration limits per segment: -dec <= (b1 - b0) / (2 ds) <= acc
+    for i in range(n - 1):
+        k = 1.0 / (2.0 * ds[i])
+        add({i + 1: k, i: -k}, limits.max_acceleration)
+        add({i + 1: -k, i: k}, limits.max_deceleration)
+    # jerk between segments i-1 and i, at point i
+    for i in range(1, n - 1):
+        vr = float(ref[i])
+        if vr < 1e-3:
+            continue
+        dsm = 0.5 * (ds[i - 1] + ds[i])
+        ka, kb = 1.0 / (2.0 * ds[i]), 1.0 / (2.0 * ds[i - 1])
+        # a_i - a_(i-1) = ka (b_(i+1) - b_i) - kb (b_i - b_(i-1))
+        coeffs = {i + 1: ka, i: -ka - kb, i - 1: kb}
+        scale = vr / dsm
+        add({c: scale * v for c, v in coeffs.items()}, limits.max_jerk)
+        add({c: -scale * v for c, v in coeffs.items()}, limits.max_jerk)
+    if a0 is not None and math.isfinite(a0) and v0 > 0.05:
+        # first segment's acceleration within one jerk step of the current acceleration
+        k = 1.0 / (2.0 * ds[0])
+        slack = limits.max_jerk * ds[0] / max(v0, 0.1)
+        add({1: k, 0: -k}, a0 + slack)
+        add({1: -k, 0: k}, -(a0 - slack))
+    a_ub = csr_matrix((vals, (rows, cols)), shape=(r, n))
+    bounds = [(0.0, float(vm) ** 2) for vm in vmax]
+    bounds[0] = (v0 * v0, v0 * v0)
+    weights = -np.concatenate(([0.5 * ds[0]], 0.5 * (ds[1:] + ds[:-1]), [0.5 * ds[-1]]))
+    res = linprog(weights, A_ub=a_ub, b_ub=np.asarray(ub), bounds=bounds, method="highs")
+    if res.status != 0:
+        return None
+    b = np.clip(np.asarray(res.x, dtype=np.float64), 0.0, None)
+    return np.asarray(np.sqrt(b), dtype=np.float64)

@@ -99,6 +99,10 @@ GROUND_TRUTH = _t(
     "hil/ground_truth", "nav_msgs/msg/Odometry", "status", "chassis emulator -> scenario runner, tests"
 )
 
+HIL_ACTORS = _t(
+    "hil/actors", "roadedge_msgs/msg/ObjectArray", "status", "scenario world -> sensor emulators, scenario monitor"
+)
+
 # System
 DIAGNOSTICS = _t("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", "diagnostics", "all -> monitor")
 CLOCK = _t("/clock", "rosgraph_msgs/msg/Clock", "clock", "HIL runner / replay -> all")

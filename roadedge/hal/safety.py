@@ -113,6 +113,7 @@ class SafetyWatchdog:
         self._stale: tuple[str, ...] = ()
         self._bus_ok = True
         self._bus_since = now
+        self._bus_went_down = False
         self._rx_errors: list[float] = []
         self._latched: set[Fault] = set()
         self._rearmed = True
@@ -157,6 +158,8 @@ class SafetyWatchdog:
     def bus_state(self, ok: bool, now: float) -> None:
         if ok and not self._bus_ok:
             self._bus_since = now  # feedback grace restarts after a reconnect
+        if not ok:
+            self._bus_went_down = True  # latched by the next step even if the bus is back by then
         self._bus_ok = ok
 
     def rx_error(self, kind: str, now: float) -> None:
@@ -186,7 +189,7 @@ class SafetyWatchdog:
             faults.add(Fault.EMERGENCY_STOP_COMMAND)
         if self._stale and now - max(self._start, self._bus_since) > lim.feedback_grace_s:
             faults.add(Fault.FEEDBACK_STALE)
-        if not self._bus_ok:
+        if not self._bus_ok or self._bus_went_down:
             faults.add(Fault.BUS_DOWN)
         self._rx_errors = [t for t in self._rx_errors if now - t <= lim.integrity_window_s]
         if len(self._rx_errors) >= lim.integrity_max_errors:
@@ -219,6 +222,7 @@ class SafetyWatchdog:
         self._last_step = now
         faults = self.active_faults(now)
         self._update_latch(faults, now)
+        self._bus_went_down = False
         cmd = dict(self._command or {})
         mode = self.mode()
         cmd["drive_mode"] = mode

@@ -1,0 +1,207 @@
+"""CAN buses as configuration, and a CAN link between processes that never leaves the machine.
+
+``BusConfig`` names a python-can interface and channel:
+
+* ``socketcan`` (``can0``) on vehicles;
+* ``virtual`` (any channel name) inside one process: tests and the benchmark;
+* ``serial`` (a device path) across processes: python-can's serial framing over a
+  pseudo-terminal of a :class:`PtyCanHub`. This kernel has no SocketCAN/vcan, and a pty
+  pair needs no privileges and no network, so HIL frames cannot leave the machine.
+
+:class:`PtyCanHub` is the software equivalent of ``socat pty,link=A pty,link=B`` with
+CAN awareness: it creates one pty per port, publishes each under a stable symlink, and
+copies every complete frame written on one port to all other ports (a broadcast bus).
+``unplug``/``replug`` of a port emulate pulling a CAN adapter: the client's reads fail
+with an I/O error and it has to reopen the link (the HAL's reconnect).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import threading
+import tty
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import can
+
+INTERFACES = ("socketcan", "virtual", "serial", "udp_multicast")
+_HEADER = 10  # 0xAA, 4 timestamp, 1 dlc, 4 id (python-can serial framing)
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    interface: str = "virtual"
+    channel: str = "roadedge"
+    bitrate: int = 500000
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def open_bus(config: BusConfig) -> can.BusABC:
+    """Open the configured bus (raises can.CanError or OSError when it is not there)."""
+    if config.interface not in INTERFACES:
+        raise ValueError(f"unknown CAN interface {config.interface!r}; one of {INTERFACES}")
+    kwargs: dict[str, Any] = dict(config.options)
+    if config.interface == "socketcan":
+        return can.Bus(interface="socketcan", channel=config.channel, **kwargs)
+    if config.interface == "virtual":
+        kwargs.setdefault("receive_own_messages", False)
+        return can.Bus(interface="virtual", channel=config.channel, **kwargs)
+    if config.interface == "serial":
+        kwargs.setdefault("timeout", 0.02)
+        return can.Bus(interface="serial", channel=os.path.realpath(config.channel), **kwargs)
+    return can.Bus(interface="udp_multicast", channel=config.channel, **kwargs)
+
+
+def split_frames(buffer: bytearray) -> tuple[list[bytes], int]:
+    """Complete python-can serial frames at the start of buffer, and bytes of garbage skipped.
+
+    Consumes what it returns (and skipped garbage) from buffer.
+    """
+    frames: list[bytes] = []
+    skipped = 0
+    while buffer:
+        if buffer[0] != 0xAA:
+            start = buffer.find(0xAA)
+            cut = len(buffer) if start < 0 else start
+            del buffer[:cut]
+            skipped += cut
+            continue
+        if len(buffer) < _HEADER:
+            break
+        dlc = buffer[5]
+        if dlc > 8:
+            del buffer[:1]
+            skipped += 1
+            continue
+        end = _HEADER + dlc + 1
+        if len(buffer) < end:
+            break
+        if buffer[end - 1] != 0xBB:
+            del buffer[:1]
+            skipped += 1
+            continue
+        frames.append(bytes(buffer[:end]))
+        del buffer[:end]
+    return frames, skipped
+
+
+class _Port:
+    def __init__(self, link: Path) -> None:
+        self.link = link
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        os.set_blocking(self.master, False)
+        self.buffer = bytearray()
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        link.symlink_to(os.ttyname(self.slave))
+
+    def close(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.link.unlink()
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class PtyCanHub:
+    """A CAN bus between processes over pseudo-terminals (python-can ``serial`` framing)."""
+
+    def __init__(self, links: list[str | Path]) -> None:
+        self._links = [Path(p) for p in links]
+        self._ports: dict[Path, _Port] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        self.frames = 0
+        self.dropped = 0
+        self.garbage = 0
+
+    def __enter__(self) -> PtyCanHub:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def links(self) -> list[Path]:
+        return list(self._links)
+
+    def start(self) -> None:
+        for link in self._links:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            self._ports[link] = _Port(link)
+        self._thread = threading.Thread(target=self._run, name="pty-can-hub", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        if self._thread:
+            self._thread.join(timeout=2.0)
+        with self._lock:
+            for port in self._ports.values():
+                port.close()
+            self._ports.clear()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def unplug(self, link: str | Path) -> None:
+        """Pull the adapter: the client's pty goes away (its reads and writes fail)."""
+        with self._lock:
+            port = self._ports.pop(Path(link), None)
+        if port:
+            port.close()
+        os.write(self._wake_w, b"x")
+
+    def replug(self, link: str | Path) -> None:
+        """Plug the adapter back in (a new pty under the same link)."""
+        with self._lock:
+            if Path(link) not in self._ports:
+                self._ports[Path(link)] = _Port(Path(link))
+        os.write(self._wake_w, b"x")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                fds = {port.master: port for port in self._ports.values()}
+            try:
+                ready, _, _ = select.select([*fds, self._wake_r], [], [], 0.5)
+            except (OSError, ValueError):
+                continue  # a port closed under us (unplug): rebuild the fd set
+            if self._wake_r in ready:
+                os.read(self._wake_r, 64)
+            for fd in ready:
+                port = fds.get(fd)
+                if port is None:
+                    continue
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    continue
+                port.buffer += chunk
+                frames, skipped = split_frames(port.buffer)
+                self.garbage += skipped
+                for frame in frames:
+                    self._broadcast(port, frame)
+
+    def _broadcast(self, source: _Port, frame: bytes) -> None:
+        self.frames += 1
+        with self._lock:
+            targets = [p for p in self._ports.values() if p is not source]
+        for port in targets:
+            try:
+                os.write(port.master, frame)
+            except OSError as err:  # nobody reading that port: its queue is full
+                if err.errno in (errno.EAGAIN, errno.EIO, errno.EBADF):
+                    self.dropped += 1
+                else:
+                    raise

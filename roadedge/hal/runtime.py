@@ -1,0 +1,303 @@
+"""The chassis HAL loop: commands through the safety watchdog onto CAN, status back.
+
+A transmit thread runs on absolute deadlines (cycle = the shortest command frame cycle,
+20 ms for the reference chassis), asks the watchdog for the command of this cycle and
+sends each command frame whose cycle is due; an e-stop input wakes it at once for an
+extra frame. A receive thread decodes status frames (checksum and counter checked),
+feeds the watchdog (speed, steering, e-stop input) and hands merged status fields to the
+caller. A send or receive error, or a bus-off error frame, marks the bus down; the
+transmit thread reopens it every ``reconnect_s`` and sends the controlled stop first.
+
+Everything here is ROS-free: the chassis HAL node, the benchmark and the tests drive it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import can
+
+from roadedge.diagnostics import EventCounter
+from roadedge.hal.canmap import CanMap, Decoded, FieldValue, FrameCodec, StatusAssembler
+from roadedge.hal.safety import Output, SafetyLimits, SafetyWatchdog
+
+CAN_ERR_BUSOFF = 0x00000040  # linux/can/error.h, in the id of an error frame
+
+#: Equipment command that leaves the work equipment safe (brushes up, fan and spray off).
+EQUIPMENT_SAFE: dict[str, Any] = {
+    "enable": False,
+    "side_brush_left": 0,
+    "side_brush_right": 0,
+    "main_brush": 0,
+    "side_brush_speed": 0.0,
+    "main_brush_speed": 0.0,
+    "suction_fan_speed": 0.0,
+    "water_spray_flow": 0.0,
+    "dump": 0,
+}
+
+
+@dataclass
+class RuntimeStats:
+    tx_frames: int = 0
+    rx_frames: int = 0
+    reconnects: int = 0
+    tx_errors: int = 0
+    last_output: Output | None = None
+    events: EventCounter = field(default_factory=EventCounter)
+
+
+class ChassisRuntime:
+    """One chassis on one bus: threads for transmit and receive around a SafetyWatchdog."""
+
+    def __init__(
+        self,
+        canmap: CanMap,
+        open_bus: Callable[[], can.BusABC],
+        limits: SafetyLimits | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_status: Callable[[str, dict[str, FieldValue]], None] | None = None,
+        on_event: Callable[[str, str], None] | None = None,
+        reconnect_s: float = 0.5,
+        equipment_timeout_s: float = 1.0,
+    ) -> None:
+        self.map = canmap
+        self._open_bus = open_bus
+        self._clock = clock
+        self._on_status = on_status
+        self._on_event = on_event
+        self.reconnect_s = reconnect_s
+        self.equipment_timeout_s = equipment_timeout_s
+        self.lock = threading.RLock()
+        self.watchdog = SafetyWatchdog(limits or SafetyLimits(), clock())
+        self.stats = RuntimeStats()
+        self._bus: can.BusABC | None = None
+        self._bus_gen = 0
+        self._connected_at = clock()
+        self._down_at: float | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._assemblers = {
+            "vehicle_status": StatusAssembler(canmap.frames("vehicle_status")),
+            "equipment_status": StatusAssembler(canmap.frames("equipment_status")),
+        }
+        self._equipment: dict[str, Any] = dict(EQUIPMENT_SAFE)
+        self._equipment_time = -1e9
+        self._estop_input = False
+        cmd_frames = canmap.frames("vehicle_command") + canmap.frames("equipment_command")
+        self.cycle_s = min((f.cycle_s for f in cmd_frames), default=0.02)
+        self._schedule: list[tuple[FrameCodec, int]] = [
+            (f, max(1, round(f.cycle_s / self.cycle_s))) for f in cmd_frames
+        ]
+        self.sent_stop_at: float | None = None  # first time a stop frame went out (bench)
+
+    # --- inputs from the node ---------------------------------------------------------------
+    def command(self, fields: Mapping[str, Any], age: float = 0.0) -> bool:
+        with self.lock:
+            return self.watchdog.command(fields, self._clock(), age)
+
+    def equipment_command(self, fields: Mapping[str, Any]) -> None:
+        with self.lock:
+            self._equipment = dict(fields)
+            self._equipment_time = self._clock()
+
+    def request_mode(self, mode: int) -> tuple[bool, str]:
+        with self.lock:
+            return self.watchdog.request_mode(mode)
+
+    def status(self, section: str) -> dict[str, FieldValue]:
+        with self.lock:
+            return self._assemblers[section].fields()
+
+    @property
+    def connected(self) -> bool:
+        return self._bus is not None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._connect()
+        self._threads = [
+            threading.Thread(target=self._tx_loop, name="chassis-tx", daemon=True),
+            threading.Thread(target=self._rx_loop, name="chassis-rx", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, send_stop: bool = True) -> None:
+        """Stop the threads; first a few controlled-stop frames (leave the chassis safe)."""
+        if send_stop and self._bus is not None:
+            with self.lock:
+                self.watchdog.command({"enable": False, "drive_mode": self.watchdog.mode()}, self._clock())
+            for _ in range(3):
+                self._send_cycle(force_all=True)
+                time.sleep(self.cycle_s)
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout=2.0)
+        self._disconnect()
+
+    def _event(self, kind: str, detail: str = "") -> None:
+        text = self.stats.events.record(kind, detail)
+        if text and self._on_event:
+            self._on_event(kind, text)
+
+    def _connect(self) -> None:
+        try:
+            bus = self._open_bus()
+        except Exception as err:  # adapter missing, pty gone, permissions
+            self._event("bus_open_failed", repr(err))
+            with self.lock:
+                self.watchdog.bus_state(False, self._clock())
+            return
+        with self.lock:
+            self._bus = bus
+            self._bus_gen += 1
+            self._connected_at = self._clock()
+            for codec in self.map.frames("vehicle_status") + self.map.frames("equipment_status"):
+                codec.reset_counter()
+            self.watchdog.bus_state(True, self._clock())
+
+    def _disconnect(self) -> None:
+        with self.lock:
+            bus, self._bus = self._bus, None
+        if bus is not None:
+            try:
+                bus.shutdown()
+            except Exception as err:  # already gone
+                self._event("bus_shutdown_failed", repr(err))
+
+    def _bus_down(self, reason: str) -> None:
+        self._event("bus_down", reason)
+        self._down_at = self._clock()
+        with self.lock:
+            self.watchdog.bus_state(False, self._clock())
+        self._disconnect()
+
+    # --- transmit -----------------------------------------------------------------------------
+    def _tx_loop(self) -> None:
+        tick = 0
+        next_time = self._clock()
+        last_reconnect = -1e9
+        while not self._stop.is_set():
+            if self._down_at is not None:
+                last_reconnect, self._down_at = max(last_reconnect, self._down_at), None
+            if self._bus is None and self._clock() - last_reconnect >= self.reconnect_s:
+                last_reconnect = self._clock()
+                self.stats.reconnects += 1
+                self._connect()
+            self._send_cycle(tick=tick)
+            tick += 1
+            next_time += self.cycle_s
+            while not self._stop.is_set():
+                remaining = next_time - self._clock()
+                if remaining <= 0:
+                    break
+                if self._wake.wait(remaining):
+                    self._wake.clear()
+                    if not self._stop.is_set():
+                        self._send_cycle(force_all=True, extra=True)  # e-stop: do not wait
+            if self._clock() - next_time > 5 * self.cycle_s:
+                next_time = self._clock()  # fell far behind (suspended): no burst
+
+    def _send_cycle(self, tick: int = 0, force_all: bool = False, extra: bool = False) -> None:
+        with self.lock:
+            now = self._clock()
+            for name, asm in self._assemblers.items():
+                stale = asm.stale(now, since=self._connected_at)
+                if name == "vehicle_status":
+                    self.watchdog.stale_feedback(stale)
+            out = self.watchdog.step(now)
+            self.stats.last_output = out
+            equipment = self._equipment
+            if (out.stopping and out.faults) or now - self._equipment_time > self.equipment_timeout_s:
+                equipment = EQUIPMENT_SAFE
+            bus = self._bus
+            frames: list[can.Message] = []
+            for codec, every in self._schedule:
+                if not (force_all or tick % every == 0):
+                    continue
+                if extra and codec.section != "vehicle_command":
+                    continue
+                fields = out.fields if codec.section == "vehicle_command" else equipment
+                try:
+                    data = codec.encode(fields)
+                except ValueError as err:
+                    self._event("unencodable_command", f"{codec.name}: {err}")
+                    data = codec.encode(EQUIPMENT_SAFE if codec.section == "equipment_command" else {})
+                frames.append(
+                    can.Message(arbitration_id=codec.frame_id, data=data, is_extended_id=codec.is_extended_id)
+                )
+            if out.stopping and out.faults and self.sent_stop_at is None:
+                self.sent_stop_at = now
+        if bus is None:
+            return
+        try:
+            for msg in frames:
+                bus.send(msg, timeout=self.cycle_s)
+                self.stats.tx_frames += 1
+        except (can.CanError, OSError, ValueError) as err:
+            self.stats.tx_errors += 1
+            self._bus_down(f"send failed: {err}")
+
+    # --- receive ------------------------------------------------------------------------------
+    def _rx_loop(self) -> None:
+        while not self._stop.is_set():
+            bus = self._bus
+            if bus is None:
+                self._stop.wait(0.02)
+                continue
+            try:
+                msg = bus.recv(timeout=0.05)
+            except (can.CanError, OSError, ValueError, TypeError) as err:
+                if bus is self._bus:
+                    self._bus_down(f"receive failed: {err}")
+                continue
+            if msg is None:
+                continue
+            self.handle_frame(msg)
+
+    def handle_frame(self, msg: can.Message) -> None:
+        if msg.is_error_frame:
+            if msg.arbitration_id & CAN_ERR_BUSOFF:
+                self._bus_down("bus-off")
+            else:
+                self._event("error_frame", hex(msg.arbitration_id))
+            return
+        codec = self.map.lookup(msg.arbitration_id, msg.is_extended_id)
+        if codec is None or codec.section not in self._assemblers:
+            return
+        now = self._clock()
+        decoded: Decoded = codec.decode(bytes(msg.data))
+        self.stats.rx_frames += 1
+        with self.lock:
+            if not decoded.ok:
+                kind = decoded.error.split(" ")[0]
+                self.watchdog.rx_error(kind, now)
+                self._event(f"rx_{kind}", f"{codec.name}: {decoded.error}")
+                return
+            self._assemblers[codec.section].update(decoded, now)
+            fields = self._assemblers[codec.section].fields()
+            wake = False
+            if codec.section == "vehicle_status":
+                speed, steer = decoded.fields.get("speed"), decoded.fields.get("steering_angle")
+                self.watchdog.feedback(
+                    float(speed) if isinstance(speed, (int, float)) else None,
+                    float(steer) if isinstance(steer, (int, float)) else None,
+                )
+                if "emergency_stop_active" in decoded.fields:
+                    estop = bool(decoded.fields["emergency_stop_active"])
+                    wake = estop and not self._estop_input
+                    self._estop_input = estop
+                    self.watchdog.estop_input(estop)
+        if wake:
+            self._wake.set()
+        if self._on_status:
+            self._on_status(codec.section, fields)

@@ -11,6 +11,7 @@ ROOT = Path(__file__).parent
 NODES = {
     "chassis_emulator": "roadedge_hil.chassis_emulator:main",
     "speed_controller": "roadedge_nodes.speed_controller:main",
+    "scenario_world": "roadedge_hil.scenario_world:main",
 }
 
 

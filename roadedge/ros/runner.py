@@ -40,11 +40,13 @@ def node_class(executable: str) -> Any:
     raise ConfigError(f"unknown executable '{executable}' (looked in {', '.join(NODE_PACKAGES)})")
 
 
-def make_executor(threads: int = 2) -> Executor:
+def make_executor(threads: int = 2, context: Any = None) -> Executor:
     """Multi-threaded by default. Measured on 2 cores (slice, 8 s): 1 thread 1.3 s CPU at a full
     50 Hz; 2 threads 3.0 s; 4 threads 5.4 s and dropped status samples - rclpy's thread pool
     costs more than it gains under the GIL, so keep it small."""
-    return SingleThreadedExecutor() if threads <= 1 else MultiThreadedExecutor(num_threads=threads)
+    if threads <= 1:
+        return SingleThreadedExecutor(context=context)
+    return MultiThreadedExecutor(num_threads=threads, context=context)
 
 
 def node_parameters(entry: NodeEntry, files: Sequence[Path]) -> dict[str, Any]:

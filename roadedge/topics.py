@@ -100,7 +100,7 @@ GROUND_TRUTH = _t(
 )
 
 HIL_ACTORS = _t(
-    "hil/actors", "roadedge_msgs/msg/ObjectArray", "status", "scenario world -> sensor emulators, scenario monitor"
+    "hil/actors", "roadedge_msgs/msg/ObjectArray", "status", "scenario world -> sensor emulators, monitor"
 )
 
 # System

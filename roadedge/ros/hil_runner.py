@@ -26,8 +26,8 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
-from rosgraph_msgs.msg import Clock
 from roadedge_msgs.msg import AdvisoryArray, TaskProgress
+from rosgraph_msgs.msg import Clock
 
 from roadedge import topics
 from roadedge.config import ConfigError
@@ -153,7 +153,7 @@ class SimClock:
     def publish(self, t: float) -> None:
         msg = Clock()
         msg.clock.sec = int(t)
-        msg.clock.nanosec = int(round((t - int(t)) * 1e9))
+        msg.clock.nanosec = round((t - int(t)) * 1e9)
         self._pub.publish(msg)
 
     def advance(self, stop: threading.Event, timeout: float = 5.0) -> bool:

@@ -12,6 +12,8 @@ NODES = {
     "chassis_emulator": "roadedge_hil.chassis_emulator:main",
     "speed_controller": "roadedge_nodes.speed_controller:main",
     "scenario_world": "roadedge_hil.scenario_world:main",
+    "chassis_hal": "roadedge_nodes.chassis_hal:main",
+    "chassis_ecu": "roadedge_hil.chassis_ecu:main",
 }
 
 

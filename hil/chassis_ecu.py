@@ -30,12 +30,19 @@ from pathlib import Path
 from typing import Any
 
 import can
+from nav_msgs.msg import Odometry
 from roadedge_hil.equipment_modbus_slave import EquipmentModel
 from roadedge_hil.plant import PlantCommand, PlantParams, VehiclePlant
+from roadedge_msgs.srv import InjectFault
 
-from roadedge.hal.bus import PtyCanHub
+from roadedge import topics
+from roadedge.config import param
+from roadedge.diagnostics import Health, Level
+from roadedge.hal.bus import INTERFACES, BusConfig, PtyCanHub, open_bus
 from roadedge.hal.canmap import CanMap, FieldValue
 from roadedge.hal.runtime import CAN_ERR_BUSOFF
+from roadedge.profiles import CONFIG_DIR
+from roadedge.ros.node import RoadedgeNode, make_main
 
 FAULTS = (
     "can_loss",
@@ -291,3 +298,99 @@ class ChassisEcu:
 
     def standstill(self) -> bool:
         return math.isclose(self.plant.state.speed, 0.0, abs_tol=1e-3)
+
+
+# --- the ROS node of the rig ------------------------------------------------------------------
+INJECT_FAULT_SERVICE = "hil/chassis_ecu/inject_fault"
+
+
+@dataclass(frozen=True)
+class ChassisEcuConfig:
+    chassis_map: str = param("chassis/sweeper_v1.yaml", help="YAML map of the chassis (relative: to config/)")
+    can_interface: str = param("serial", help="python-can interface of the ECU", choices=INTERFACES)
+    can_channel: str = param("/tmp/roadedge-can/ecu", help="bus channel; with hub_links: the ECU's own link")
+    hub_links: list[str] = param(
+        [], help="pty links of a CAN hub this process hosts (first: the ECU's, second: the HAL's)"
+    )
+    command_timeout: float = param(0.25, help="s without valid command frames -> the ECU stops", low=0.02)
+    wheelbase: float = param(2.8, help="m", low=0.5, high=10.0)
+    max_speed: float = param(12.0, help="m/s", low=0.1, high=40.0)
+    speed_lag: float = param(0.3, help="s, longitudinal actuator lag", low=0.0)
+    initial_x: float = param(0.0, help="m, start position east in the map frame")
+    initial_y: float = param(0.0, help="m, start position north in the map frame")
+    initial_yaw: float = param(0.0, help="rad, start heading (ENU)")
+    truth_rate: float = param(50.0, help="hil/ground_truth rate, Hz", low=1.0, high=200.0)
+
+
+class ChassisEcuNode(RoadedgeNode[ChassisEcuConfig]):
+    Schema = ChassisEcuConfig
+    default_name = "chassis_ecu"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        c = self.config
+        path = Path(c.chassis_map)
+        canmap = CanMap(path if path.is_absolute() else CONFIG_DIR / path)
+        self.hub: PtyCanHub | None = None
+        channel = c.can_channel
+        if c.hub_links:
+            self.hub = PtyCanHub(list(c.hub_links))
+            self.hub.start()
+            channel = c.hub_links[0]
+        self.bus = open_bus(BusConfig(c.can_interface, channel))
+        plant = VehiclePlant(PlantParams(wheelbase=c.wheelbase, max_speed=c.max_speed, speed_lag=c.speed_lag))
+        plant.reset(c.initial_x, c.initial_y, c.initial_yaw)
+        hal_link = c.hub_links[1] if len(c.hub_links) > 1 else None
+        self.ecu = ChassisEcu(
+            canmap, self.bus, plant, command_timeout_s=c.command_timeout, hub=self.hub, hal_link=hal_link
+        )
+        self.ecu.start()
+        self._truth_pub = self.publisher(topics.GROUND_TRUTH)
+        self.create_service(InjectFault, INJECT_FAULT_SERVICE, self._on_inject)
+        self.create_timer(1.0 / c.truth_rate, self._publish_truth)
+        self.health.add("ecu", self._health)
+
+    def _on_inject(self, request: Any, response: Any) -> Any:
+        response.success, response.message = self.ecu.inject(
+            request.fault, bool(request.active), request.value
+        )
+        self.get_logger().warning(f"fault injection: {response.message}")
+        return response
+
+    def _publish_truth(self) -> None:
+        with self.ecu.lock:
+            s = self.ecu.plant.state
+            truth = Odometry()
+            truth.header.stamp = self.get_clock().now().to_msg()
+            truth.header.frame_id = "map"
+            truth.child_frame_id = "base_link"
+            truth.pose.pose.position.x = s.x
+            truth.pose.pose.position.y = s.y
+            truth.pose.pose.orientation.z = math.sin(s.yaw / 2)
+            truth.pose.pose.orientation.w = math.cos(s.yaw / 2)
+            truth.twist.twist.linear.x = s.speed
+            truth.twist.twist.angular.z = s.yaw_rate
+        self._truth_pub.publish(truth)
+
+    def _health(self) -> Health:
+        n = self.ecu.counters
+        values = {
+            "rx_ok": str(n.rx_ok),
+            "rx_rejected": str(n.rx_rejected),
+            "tx": str(n.tx),
+            "timeouts": str(n.timeouts),
+            "faults": ",".join(sorted(self.ecu.faults)) or "none",
+        }
+        return Health(Level.WARN if self.ecu.faults else Level.OK, "running", values)
+
+    def on_safe_stop(self) -> None:
+        self.ecu.stop()
+        try:
+            self.bus.shutdown()
+        finally:
+            if self.hub is not None:
+                self.hub.stop()
+
+
+NODE = ChassisEcuNode
+main = make_main(NODE)

@@ -119,6 +119,14 @@ class ChassisRuntime:
     def connected(self) -> bool:
         return self._bus is not None
 
+    @property
+    def running(self) -> bool:
+        return bool(self._threads) and not self._stop.is_set()
+
+    def report(self, kind: str, detail: str = "") -> None:
+        """Count an event of the caller (e.g. a stale command) with the runtime's events."""
+        self._event(kind, detail)
+
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()

@@ -1,0 +1,112 @@
+"""Closed loop across processes over DDS and CAN:
+
+speed_controller -> /vehicle/command -> chassis_hal -> CAN (pty hub) -> chassis_ecu (plant)
+-> CAN -> chassis_hal -> /vehicle/status -> speed_controller; work equipment on CAN; faults
+injected through roadedge_msgs/srv/InjectFault end in a controlled stop and a diagnostic.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+from roadedge_msgs.msg import VehicleStatus, WorkEquipmentCommand, WorkEquipmentStatus
+from roadedge_msgs.srv import InjectFault, SetDriveMode
+
+from roadedge import topics
+from roadedge.ros.qos import qos_for
+
+pytestmark = pytest.mark.dds
+
+
+def write_params(tmp_path: Path) -> Path:
+    links = [str(tmp_path / "can-ecu"), str(tmp_path / "can-hal")]
+    params = {
+        "chassis_ecu": {"ros__parameters": {"can_interface": "serial", "hub_links": links}},
+        "chassis_hal": {"ros__parameters": {"can_interface": "serial", "can_channel": links[1]}},
+        "speed_controller": {"ros__parameters": {"target_speed": 1.5}},
+    }
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def safety_errors(diagnostics: list[Any]) -> list[str]:
+    return [
+        s.message
+        for array in diagnostics
+        for s in array.status
+        if s.name.endswith("chassis_hal: safety") and s.level == b"\x02"
+    ]
+
+
+def call(ros: Any, client: Any, request: Any) -> Any:
+    ros.spin_until(lambda: client.wait_for_service(timeout_sec=0.0), 15.0, f"service {client.srv_name}")
+    future = client.call_async(request)
+    ros.spin_until(future.done, 10.0, f"reply of {client.srv_name}")
+    return future.result()
+
+
+def test_closed_loop_equipment_and_faults_across_processes(ros, node_process, tmp_path: Path) -> None:
+    params = write_params(tmp_path)
+    status = ros.collect(VehicleStatus, topics.VEHICLE_STATUS.name)
+    equipment = ros.collect(WorkEquipmentStatus, topics.EQUIPMENT_STATUS.name)
+    truth = ros.collect(Odometry, topics.GROUND_TRUTH.name)
+    diagnostics = ros.collect(DiagnosticArray, topics.DIAGNOSTICS.name)
+    node_process("chassis_ecu", params)
+    node_process("chassis_hal", params)
+    controller = node_process("speed_controller", params)
+
+    # controller -> HAL -> CAN -> ECU -> CAN -> HAL -> /vehicle/status -> controller
+    ros.spin_until(lambda: bool(status) and abs(status[-1].speed - 1.5) < 0.15, 30.0, "speed 1.5 m/s")
+    assert status[-1].gear == VehicleStatus.GEAR_DRIVE and status[-1].autonomy_enabled
+    assert abs(truth[-1].twist.twist.linear.x - status[-1].speed) < 0.2
+
+    # work equipment on CAN: command reaches the emulated upper body, status comes back
+    pub = ros.node.create_publisher(
+        WorkEquipmentCommand, topics.EQUIPMENT_COMMAND.name, qos_for(topics.EQUIPMENT_COMMAND)
+    )
+    cmd = WorkEquipmentCommand(enable=True, main_brush=1, side_brush_left=1, main_brush_speed=10.0)
+    cmd.suction_fan_speed = 0.8
+    timer = ros.node.create_timer(0.1, lambda: pub.publish(cmd))
+    ros.spin_until(
+        lambda: bool(equipment) and equipment[-1].main_brush == 1 and equipment[-1].suction_fan_speed > 0.6,
+        15.0,
+        "main brush down and fan running",
+    )
+    assert equipment[-1].side_brush_left == 1 and equipment[-1].enabled
+    ros.node.destroy_timer(timer)
+
+    # SetDriveMode
+    modes = ros.node.create_client(SetDriveMode, "vehicle/set_drive_mode")
+    assert not call(ros, modes, SetDriveMode.Request(mode=9)).success
+
+    # bad checksums from the chassis -> frame_integrity -> controlled stop -> resumes when healthy
+    inject = ros.node.create_client(InjectFault, "hil/chassis_ecu/inject_fault")
+    assert call(ros, inject, InjectFault.Request(fault="bad_checksum", active=True)).success
+    ros.spin_until(
+        lambda: any("frame_integrity" in m for m in safety_errors(diagnostics)), 10.0, "diagnostic"
+    )
+    ros.spin_until(lambda: abs(truth[-1].twist.twist.linear.x) < 0.02, 10.0, "standstill after bad checksums")
+    assert call(ros, inject, InjectFault.Request(fault="bad_checksum", active=False)).success
+    ros.spin_until(lambda: truth[-1].twist.twist.linear.x > 1.0, 20.0, "driving again")
+
+    # the controller dies -> command_timeout -> controlled stop
+    controller.stop(signal.SIGKILL)
+    ros.spin_until(
+        lambda: any("command_timeout" in m for m in safety_errors(diagnostics)), 10.0, "diagnostic"
+    )
+    ros.spin_until(lambda: abs(truth[-1].twist.twist.linear.x) < 0.02, 10.0, "standstill after timeout")
+
+    # a new controller drives again; the e-stop button -> emergency stop, latched
+    node_process("speed_controller", params)
+    ros.spin_until(lambda: truth[-1].twist.twist.linear.x > 1.0, 20.0, "driving with the new controller")
+    assert call(ros, inject, InjectFault.Request(fault="estop", active=True)).success
+    ros.spin_until(lambda: any("emergency_stop_input" in m for m in safety_errors(diagnostics)), 10.0, "diag")
+    ros.spin_until(lambda: abs(truth[-1].twist.twist.linear.x) < 0.02, 10.0, "standstill after e-stop")
+    ros.spin_until(lambda: status[-1].emergency_stop_active, 5.0, "e-stop reported in /vehicle/status")

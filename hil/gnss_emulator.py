@@ -7,11 +7,12 @@ first-order Gauss-Markov (slowly wandering) component; GST reports the configure
 Outages (invalid GGA, or silence), position jumps, quality changes and garbage bytes can be
 scheduled or injected at run time.
 
-``main()`` is the process wrapper for the HIL rig: it opens a pty pair, links the slave to
-``--link`` (e.g. /tmp/roadedge_gnss), and writes NMEA from a plant it drives itself along a
-curved route (``--route``), or from poses read as JSON lines on stdin
-(``{"t": s, "x": m, "y": m, "yaw": rad, "speed": m/s}``) when the HIL runner drives it.
-RTCM bytes the receiver node writes back are framed and counted.
+Two wrappers for the HIL rig: the ``gnss_emulator`` node (NODE / main) takes the pose from
+hil/ground_truth and writes into a pty linked at its ``link`` parameter, with faults
+injectable by name; ``python -m hil.gnss_emulator --link PATH`` is a plain process that
+drives its own plant along a curved route (or reads poses as JSON lines on stdin:
+``{"t": s, "x": m, "y": m, "yaw": rad, "speed": m/s}``). Both read back the RTCM bytes the
+receiver node writes and count the CRC-valid frames.
 """
 
 from __future__ import annotations
@@ -28,10 +29,17 @@ import signal
 import sys
 import time
 import tty
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from roadedge_msgs.srv import InjectFault
+
+from roadedge import topics
+from roadedge.config import ConfigError, param
+from roadedge.diagnostics import Health, Level
 from roadedge.localization.geodesy import GeodeticOrigin, LeverArm, MapFrame
 from roadedge.localization.gnss import EpochSpec, FixQuality, Rtcm3Framer, make_epoch
+from roadedge.ros.node import RoadedgeNode, make_main
 
 
 @dataclass(frozen=True)
@@ -202,24 +210,78 @@ def route_command(t: float) -> tuple[float, float]:
     return 3.0, steer
 
 
-def open_pty(link: str | None) -> tuple[int, str]:
-    master, slave = os.openpty()
-    tty.setraw(master)
-    tty.setraw(slave)
-    name = os.ttyname(slave)
-    if link:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(link)
-        os.symlink(name, link)
-    # Keep the slave open so the master never sees EIO between receiver reconnects.
-    return master, name
+class PtyPort:
+    """The emulated receiver's serial port: a pty pair, the slave linked at a fixed path.
+
+    Writes never block (a receiver that stops reading loses data, as on a real line);
+    bytes the receiver writes back (RTCM corrections) are framed and counted.
+    ``unplug()`` closes the pty so the reader sees an I/O error; ``plug()`` makes a new one.
+    """
+
+    def __init__(self, link: str = ""):
+        self.link = link
+        self.master: int | None = None
+        self.slave: int | None = None
+        self.name = ""
+        self.rtcm = Rtcm3Framer()
+        self.dropped_writes = 0
+        self.plug()
+
+    def plug(self) -> None:
+        if self.master is not None:
+            return
+        master, slave = os.openpty()
+        tty.setraw(master)
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self.master, self.slave, self.name = master, slave, os.ttyname(slave)
+        if self.link:
+            os.makedirs(os.path.dirname(os.path.abspath(self.link)), exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.link)
+            os.symlink(self.name, self.link)
+
+    def unplug(self) -> None:
+        for fd in (self.master, self.slave):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.master = self.slave = None
+
+    @property
+    def plugged(self) -> bool:
+        return self.master is not None
+
+    def write(self, data: bytes) -> bool:
+        if self.master is None:
+            return False
+        try:
+            os.write(self.master, data)
+        except OSError:  # buffer full: nobody reads the slave
+            self.dropped_writes += 1
+            return False
+        return True
+
+    def read_back(self) -> None:
+        if self.master is None:
+            return
+        with contextlib.suppress(OSError):
+            while data := os.read(self.master, 4096):
+                self.rtcm.feed(data)
+
+    def close(self) -> None:
+        self.unplug()
+        if self.link:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.link)
 
 
 def _stop(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
+def standalone_main(argv: list[str] | None = None) -> int:
+    """``python -m hil.gnss_emulator``: the emulator as a plain process (no DDS)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--link", default="", help="symlink to create for the pty slave")
     ap.add_argument("--rate", type=float, default=10.0)
@@ -229,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stdin-poses", action="store_true", help="read poses as JSON lines on stdin")
     ap.add_argument("--duration", type=float, default=0.0, help="s, 0 = forever")
     ap.add_argument("--outage", default="", help="start,duration (s)")
+    ap.add_argument("--unplug", default="", help="start,duration (s): close the pty, then make a new one")
     ap.add_argument("--garbage", type=float, default=0.0, help="probability of a corrupted epoch")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
@@ -237,8 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     ax, ay, az = (float(v) for v in args.antenna.split(","))
     outages: tuple[Outage, ...] = ()
     if args.outage:
-        s, d = (float(v) for v in args.outage.split(","))
-        outages = (Outage(s, s + d),)
+        o_start, o_len = (float(v) for v in args.outage.split(","))
+        outages = (Outage(o_start, o_start + o_len),)
+    unplug = tuple(float(v) for v in args.unplug.split(",")) if args.unplug else (-1.0, 0.0)
     cfg = GnssEmulatorConfig(
         origin=GeodeticOrigin(lat, lon, h),
         antenna=LeverArm(ax, ay, az),
@@ -250,11 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         utc_start=dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
     )
     emulator = GnssEmulator(cfg)
-    master, name = open_pty(args.link or None)
-    os.set_blocking(master, False)  # a receiver that stops reading must not block us
+    port = PtyPort(args.link)
     signal.signal(signal.SIGTERM, _stop)
-    dropped = 0
-    print(json.dumps({"pty": name, "link": args.link}), flush=True)
+    print(json.dumps({"pty": port.name, "link": args.link}), flush=True)
 
     try:
         from roadedge_hil.plant import PlantCommand, VehiclePlant  # installed name
@@ -262,7 +324,6 @@ def main(argv: list[str] | None = None) -> int:
         from hil.plant import PlantCommand, VehiclePlant  # type: ignore[no-redef]
 
     plant = VehiclePlant()
-    rtcm = Rtcm3Framer()
     pose = {"t": 0.0, "x": 0.0, "y": 0.0, "yaw": 0.0, "speed": 0.0}
     period = 1.0 / cfg.rate
     start = time.monotonic()
@@ -274,12 +335,18 @@ def main(argv: list[str] | None = None) -> int:
             t = now - start
             if args.duration and t > args.duration:
                 break
+            unplugged = unplug[0] <= t < unplug[0] + unplug[1]
+            if unplugged and port.plugged:
+                port.unplug()
+            elif not unplugged and not port.plugged:
+                port.plug()
             timeout = max(0.0, next_tick - now)
-            fds = [master] + ([sys.stdin.fileno()] if args.stdin_poses else [])
+            fds = ([port.master] if port.master is not None else []) + (
+                [sys.stdin.fileno()] if args.stdin_poses else []
+            )
             ready, _, _ = select.select(fds, [], [], timeout)
-            if master in ready:
-                with contextlib.suppress(OSError):
-                    rtcm.feed(os.read(master, 4096))
+            if port.master is not None and port.master in ready:
+                port.read_back()
             if args.stdin_poses and sys.stdin.fileno() in ready:
                 chunk = os.read(sys.stdin.fileno(), 65536)
                 if not chunk:
@@ -296,28 +363,153 @@ def main(argv: list[str] | None = None) -> int:
                 speed, steer = route_command(t)
                 while plant.state.time < t:
                     plant.step(0.01, PlantCommand(enable=True, target_speed=speed, steering_angle=steer))
-                s = plant.state
-                pose = {"t": t, "x": s.x, "y": s.y, "yaw": s.yaw, "speed": s.speed}
+                st = plant.state
+                pose = {"t": t, "x": st.x, "y": st.y, "yaw": st.yaw, "speed": st.speed}
             sentences = emulator.epoch(
                 pose["t"] if args.stdin_poses else t, pose["x"], pose["y"], pose["yaw"], pose["speed"]
             )
-            data = "".join(sentences).encode("latin-1")
-            try:
-                os.write(master, data)
-            except OSError:  # buffer full: nobody reads the slave (receiver unplugged)
-                dropped += 1
+            port.write("".join(sentences).encode("latin-1"))
     except KeyboardInterrupt:
         pass
     finally:
-        print(
-            json.dumps({"epochs": emulator.epochs, "dropped": dropped, "rtcm": rtcm.counters.as_dict()}),
-            flush=True,
-        )
-        if args.link:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(args.link)
+        summary = {
+            "epochs": emulator.epochs,
+            "dropped": port.dropped_writes,
+            "rtcm": port.rtcm.counters.as_dict(),
+        }
+        print(json.dumps(summary), flush=True)
+        port.close()
     return 0
 
 
+# ---------------------------------------------------------------------- ROS node wrapper
+
+
+@dataclass(frozen=True)
+class GnssEmulatorNodeConfig:
+    link: str = param("/tmp/roadedge/gnss0", help="path of the symlink to the pty the receiver opens")
+    rate: float = param(10.0, help="epochs per second", low=0.1, high=50.0)
+    quality: int = param(
+        4, help="GGA fix quality (1 single, 2 DGPS, 4 RTK fixed, 5 RTK float)", choices=(1, 2, 4, 5)
+    )
+    origin_latitude: float = param(31.2304, help="deg, origin of the map frame the truth is in")
+    origin_longitude: float = param(121.4737, help="deg")
+    origin_altitude: float = param(12.0, help="m, ellipsoidal")
+    antenna: list[float] = param([1.2, 0.0, 2.1], help="m, antenna lever arm x y z in base_link")
+    geoid_separation: float = param(10.3, help="m, geoid above the ellipsoid (GGA)")
+    noise_scale: float = param(1.0, help="multiplies the noise of every fix quality", low=0.0)
+    garbage_probability: float = param(0.0, help="probability of a corrupted epoch", low=0.0, high=1.0)
+    seed: int = param(1, help="noise seed")
+
+
+class GnssEmulatorNode(RoadedgeNode[GnssEmulatorNodeConfig]):
+    """hil/ground_truth (nav_msgs/Odometry) -> NMEA at ``rate`` into a pty.
+
+    Faults by name on ``hil/gnss/inject_fault`` (roadedge_msgs/srv/InjectFault):
+    ``gnss_outage`` (lost lock), ``gnss_jump`` (value = metres east), ``gnss_quality``
+    (value = GGA quality), ``serial_unplug`` (the pty disappears until inactive).
+    """
+
+    Schema = GnssEmulatorNodeConfig
+    default_name = "gnss_emulator"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        c = self.config
+        if len(c.antenna) != 3:
+            raise ConfigError("parameter 'antenna' of node 'gnss_emulator': needs x, y, z")
+        noise = {
+            q: replace(m, white=m.white * c.noise_scale, walk=m.walk * c.noise_scale)
+            for q, m in DEFAULT_NOISE.items()
+        }
+        self.emulator = GnssEmulator(
+            GnssEmulatorConfig(
+                origin=GeodeticOrigin(c.origin_latitude, c.origin_longitude, c.origin_altitude),
+                antenna=LeverArm(*c.antenna),
+                rate=c.rate,
+                quality=FixQuality(c.quality),
+                noise=noise,
+                geoid_separation=c.geoid_separation,
+                garbage_probability=c.garbage_probability,
+                seed=c.seed,
+                utc_start=dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+            )
+        )
+        self.port = PtyPort(c.link)
+        self._truth: Any = None
+        self._t0: float | None = None
+        self._outage_since: float | None = None
+        self.subscription(topics.GROUND_TRUTH, self._on_truth)
+        self.create_service(InjectFault, "hil/gnss/inject_fault", self._on_fault)
+        self.create_timer(1.0 / c.rate, self._tick)
+        self.health.add("emulator", self._health)
+        self.get_logger().info(f"GNSS emulator on {self.port.name} (link {c.link})")
+
+    def _on_truth(self, msg: Any) -> None:
+        self._truth = msg
+
+    def _now(self) -> float:
+        now = self.now_s()
+        if self._t0 is None:
+            self._t0 = now
+        return now - self._t0
+
+    def _tick(self) -> None:
+        t = self._now()
+        self.port.read_back()
+        m = self._truth
+        if m is None:
+            return
+        p, q = m.pose.pose.position, m.pose.pose.orientation
+        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+        lines = self.emulator.epoch(t, p.x, p.y, yaw, m.twist.twist.linear.x, p.z)
+        self.port.write("".join(lines).encode("latin-1"))
+
+    def _on_fault(self, request: Any, response: Any) -> Any:
+        t = self._now()
+        kind, active, value = request.fault, bool(request.active), float(request.value)
+        emu = self.emulator
+        if kind == "gnss_outage":
+            if active:
+                emu.add_outage(t, 1e9)
+            else:
+                emu._outages = [o for o in emu._outages if o.end < 1e8]
+        elif kind == "gnss_jump":
+            if active:
+                emu.add_jump(t, 1e9, value or 5.0, 0.0)
+            else:
+                emu._jumps = [j for j in emu._jumps if j.end < 1e8]
+        elif kind == "gnss_quality":
+            emu.set_quality(FixQuality(int(value)) if active else FixQuality(self.config.quality))
+        elif kind == "serial_unplug":
+            (self.port.unplug if active else self.port.plug)()
+        else:
+            response.success = False
+            response.message = f"unknown fault {kind!r}"
+            return response
+        response.success = True
+        response.message = f"{kind} {'on' if active else 'off'} at t={t:.1f} s"
+        self.get_logger().info(response.message)
+        return response
+
+    def _health(self) -> Health:
+        values = {
+            "epochs": str(self.emulator.epochs),
+            "quality": self.emulator.quality.name,
+            "dropped_writes": str(self.port.dropped_writes),
+        }
+        values.update({f"rtcm_{k}": str(v) for k, v in self.port.rtcm.counters.as_dict().items()})
+        if self._truth is None:
+            return Health(Level.WARN, "no ground truth yet", values)
+        return Health(Level.OK, "emulating", values)
+
+    def on_safe_stop(self) -> None:
+        self.port.close()
+
+
+NODE = GnssEmulatorNode
+main = make_main(NODE)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(standalone_main())

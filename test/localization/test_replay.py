@@ -66,7 +66,7 @@ def test_replayed_log_gives_continuous_plausible_track() -> None:
     # Through an EKF with only GNSS and its own speed: a smooth track, no jumps.
     ekf = LocalizationEkf(EkfParams(antenna=LeverArm(1.2, 0.3, 2.1)))
     track = []
-    for (t, f) in valid:
+    for t, f in valid:
         ekf.update_speed(t, f.speed or 0.0)  # type: ignore[attr-defined]
         e, n, u = frame.to_map(f.latitude, f.longitude, f.altitude)  # type: ignore[attr-defined]
         ekf.update_gnss(t, e, n, u, enu_covariance(f.covariance))  # type: ignore[attr-defined]

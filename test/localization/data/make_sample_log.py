@@ -55,7 +55,9 @@ def main() -> None:
         if k % 100 == 0:
             lines.append(gsv)
     OUT.write_bytes("".join(lines).encode("latin-1"))
-    print(f"{OUT}: {len(lines)} lines, {OUT.stat().st_size} bytes, yaw end {math.degrees(plant.state.yaw):.0f} deg")
+    print(
+        f"{OUT}: {len(lines)} lines, {OUT.stat().st_size} bytes, yaw end {math.degrees(plant.state.yaw):.0f} deg"
+    )
 
 
 if __name__ == "__main__":

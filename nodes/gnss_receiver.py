@@ -1,0 +1,194 @@
+"""GNSS receiver driver (lifecycle): NMEA over a serial port, pty or URL, or a log replay.
+
+Publishes sensing/gnss/fix (sensor_msgs/NavSatFix with covariance from fix quality and
+GST) and sensing/gnss/time_reference; writes RTCM 3 corrections from sensing/gnss/rtcm
+or a file/FIFO to the receiver. The logic lives in roadedge.localization.receiver.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import NavSatFix, NavSatStatus, TimeReference
+from std_msgs.msg import UInt8MultiArray
+
+from roadedge import topics
+from roadedge.config import param
+from roadedge.diagnostics import EventCounter, Health, Level
+from roadedge.localization.gnss import GnssFix
+from roadedge.localization.receiver import GnssReceiver
+from roadedge.ros.node import RoadedgeLifecycleNode, make_main
+
+
+@dataclass(frozen=True)
+class GnssReceiverConfig:
+    port: str = param(
+        "", help="serial device, pty link or pyserial URL (socket://host:port); empty with replay_file"
+    )
+    baudrate: int = param(115200, help="serial baud rate", low=1200, high=4000000)
+    replay_file: str = param("", help="NMEA log to replay instead of a port (epochs paced by their UTC time)")
+    replay_rate: float = param(1.0, help="replay speed, times real time", low=0.01, high=100.0)
+    replay_loop: bool = param(False, help="restart the replay at the end of the log")
+    frame_id: str = param("gnss_antenna", help="frame of the fixes (the antenna)")
+    time_source: str = param("gnss", help="TimeReference source")
+    rtcm_file: str = param("", help="file or FIFO of RTCM 3 corrections to write to the receiver")
+    poll_period: float = param(0.005, help="s between reads of the port", low=0.001, high=0.1)
+    reconnect_period: float = param(1.0, help="s between attempts to reopen the port", low=0.05)
+    quiet_flush: float = param(0.03, help="s of silence that closes an incomplete epoch", low=0.005)
+    require_checksum: bool = param(True, help="drop sentences without a checksum")
+    fix_timeout: float = param(1.0, help="s without a valid fix before the diagnostic warns", low=0.1)
+
+
+def to_time_msg(seconds: float) -> Time:
+    sec = math.floor(seconds)
+    return Time(sec=int(sec), nanosec=min(round((seconds - sec) * 1e9), 999_999_999))
+
+
+def navsat_fix(fix: GnssFix, stamp: Any, frame_id: str) -> NavSatFix:
+    msg = NavSatFix()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.status = NavSatStatus(status=fix.status, service=fix.service)
+    msg.latitude = fix.latitude
+    msg.longitude = fix.longitude
+    msg.altitude = fix.altitude
+    msg.position_covariance = [float(v) for v in fix.covariance]
+    msg.position_covariance_type = fix.covariance_type
+    return msg
+
+
+class GnssReceiverNode(RoadedgeLifecycleNode[GnssReceiverConfig]):
+    Schema = GnssReceiverConfig
+    default_name = "gnss_receiver"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.receiver: GnssReceiver | None = None
+        self.events = EventCounter()
+        self._seen: dict[str, int] = {}
+        self._last_fix: GnssFix | None = None
+        self._last_fix_time: float | None = None
+        self._fix_pub = self.publisher(topics.GNSS_FIX)
+        self._time_pub = self.publisher(topics.GNSS_TIME)
+        self.subscription(topics.GNSS_RTCM, self._on_rtcm, UInt8MultiArray)
+        self._timer: Any = None
+        self.health.add("receiver", self._health)
+
+    # ---- lifecycle
+    def open_device(self) -> bool:
+        c = self.config
+        try:
+            self.receiver = GnssReceiver(
+                port=c.port,
+                baudrate=c.baudrate,
+                replay_file=c.replay_file,
+                replay_rate=c.replay_rate,
+                replay_loop=c.replay_loop,
+                reconnect_period=c.reconnect_period,
+                quiet_flush=c.quiet_flush,
+                require_checksum=c.require_checksum,
+                rtcm_file=c.rtcm_file,
+            )
+        except (ValueError, OSError) as exc:
+            self.get_logger().error(f"cannot configure the GNSS receiver: {exc}")
+            return False
+        if self.receiver.link is not None and not self.receiver.link.ensure_open(self.now_s()):
+            # Not fatal: the receiver may be plugged in later; the link keeps retrying.
+            self.get_logger().warning(f"GNSS port not open yet: {self.receiver.link.last_error}")
+        return True
+
+    def close_device(self) -> None:
+        if self.receiver is not None:
+            self.receiver.close()
+            self.receiver = None
+
+    def start_output(self) -> None:
+        if self._timer is None:
+            self._timer = self.create_timer(self.config.poll_period, self._poll)
+
+    def stop_output(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self.destroy_timer(self._timer)
+            self._timer = None
+
+    # ---- data
+    def _poll(self) -> None:
+        rx = self.receiver
+        if rx is None:
+            return
+        now = self.now_s()
+        try:
+            fixes = rx.poll(now)
+        except Exception as exc:  # never let a receiver bug kill the driver
+            self._event("receiver_error", repr(exc))
+            return
+        self._count_errors(rx)
+        stamp = self.get_clock().now().to_msg()
+        for fix in fixes:
+            self._fix_pub.publish(navsat_fix(fix, stamp, self.config.frame_id))
+            if fix.utc is not None:
+                ref = TimeReference()
+                ref.header.stamp = stamp
+                ref.header.frame_id = self.config.frame_id
+                ref.time_ref = to_time_msg(fix.utc.timestamp())
+                ref.source = self.config.time_source
+                self._time_pub.publish(ref)
+            if fix.valid:
+                self._last_fix, self._last_fix_time = fix, now
+
+    def _on_rtcm(self, msg: UInt8MultiArray) -> None:
+        if self.receiver is None or not self.active:
+            return
+        self.receiver.send_rtcm(bytes(msg.data), self.now_s())
+
+    def _count_errors(self, rx: GnssReceiver) -> None:
+        counters = rx.counters()
+        for key in (
+            "nmea_checksum_errors",
+            "nmea_parse_errors",
+            "nmea_overlong_lines",
+            "rtcm_crc_errors",
+            "link_disconnects",
+            "link_open_failures",
+        ):
+            value = counters.get(key, 0)
+            if value > self._seen.get(key, 0):
+                detail = rx.parser.last_error if key.startswith("nmea") else ""
+                if key.startswith("link") and rx.link is not None:
+                    detail = rx.link.last_error
+                self._event(key, detail)
+            self._seen[key] = value
+
+    def _event(self, kind: str, detail: str) -> None:
+        text = self.events.record(kind, detail)
+        if text:
+            self.get_logger().warning(text)
+
+    def _health(self) -> Health:
+        rx = self.receiver
+        if rx is None:
+            return Health(Level.ERROR, "not configured")
+        values = {k: str(v) for k, v in rx.counters().items()}
+        fix = self._last_fix
+        if fix is not None:
+            values.update(
+                quality=fix.quality.name,
+                satellites=str(fix.num_satellites),
+                hdop=f"{fix.hdop:.2f}",
+                sigma_h_m=f"{fix.horizontal_sigma:.3f}",
+            )
+        if rx.link is not None and not rx.link.connected:
+            return Health(Level.ERROR, f"port disconnected: {rx.link.last_error}", values)
+        if rx.replay is not None and rx.replay.finished:
+            return Health(Level.OK, "replay finished", values)
+        if self._last_fix_time is None or self.now_s() - self._last_fix_time > self.config.fix_timeout:
+            return Health(Level.WARN, "no valid fix", values)
+        return Health(Level.OK, f"fix {fix.quality.name if fix else ''}", values)
+
+
+NODE = GnssReceiverNode
+main = make_main(NODE)

@@ -12,6 +12,12 @@ NODES = {
     "chassis_emulator": "roadedge_hil.chassis_emulator:main",
     "speed_controller": "roadedge_nodes.speed_controller:main",
     "scenario_world": "roadedge_hil.scenario_world:main",
+    "gnss_receiver": "roadedge_nodes.gnss_receiver:main",
+    "localization": "roadedge_nodes.localization:main",
+    "gnss_emulator": "roadedge_hil.gnss_emulator:main",
+    "perception": "roadedge_nodes.perception:main",
+    "roadside_perception": "roadedge_nodes.roadside_perception:main",
+    "hil_camera": "roadedge_hil.camera:main",
     "chassis_hal": "roadedge_nodes.chassis_hal:main",
     "chassis_ecu": "roadedge_hil.chassis_ecu:main",
 }

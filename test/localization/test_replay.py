@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def test_replayed_log_gives_continuous_plausible_track() -> None:
     qualities = {f.quality for _, f in valid}  # type: ignore[attr-defined]
     assert qualities == {FixQuality.RTK_FIXED, FixQuality.RTK_FLOAT}
     utc = [f.utc for _, f in valid]  # type: ignore[attr-defined]
-    assert all(b > a for a, b in zip(utc, utc[1:]))
+    assert all(b > a for a, b in itertools.pairwise(utc))
     assert utc[0].day == 18 and utc[-1].day == 19  # the date rolls over at midnight
 
     frame = MapFrame(ORIGIN)

@@ -37,10 +37,48 @@ def main() -> None:
     )
     emu = GnssEmulator(cfg)
     plant = VehiclePlant()
-    gsa = str(pynmea2.GSA("GN", "GSA", ("A", "3", "02", "05", "12", "13", "15", "18", "25", "29", "", "", "", "",
-                                        "1.2", "0.7", "1.0"))) + "\r\n"  # fmt: skip
-    gsv = str(pynmea2.GSV("GP", "GSV", ("1", "1", "04", "02", "45", "120", "44", "05", "30", "210", "40",
-                                        "12", "62", "045", "47", "13", "15", "300", "35"))) + "\r\n"  # fmt: skip
+    gsa_fields = [
+        "A",
+        "3",
+        "02",
+        "05",
+        "12",
+        "13",
+        "15",
+        "18",
+        "25",
+        "29",
+        "",
+        "",
+        "",
+        "",
+        "1.2",
+        "0.7",
+        "1.0",
+    ]
+    gsv_fields = [
+        "1",
+        "1",
+        "04",
+        "02",
+        "45",
+        "120",
+        "44",
+        "05",
+        "30",
+        "210",
+        "40",
+        "12",
+        "62",
+        "045",
+        "47",
+        "13",
+        "15",
+        "300",
+        "35",
+    ]
+    gsa = str(pynmea2.GSA("GN", "GSA", tuple(gsa_fields))) + "\r\n"
+    gsv = str(pynmea2.GSV("GP", "GSV", tuple(gsv_fields))) + "\r\n"
     lines: list[str] = []
     dt_ = 0.01
     for k in range(1, 4501):
@@ -51,13 +89,12 @@ def main() -> None:
         t = round(k * dt_, 3)
         emu.set_quality(FixQuality.RTK_FLOAT if 20.0 <= t < 25.0 else FixQuality.RTK_FIXED)
         epoch = emu.epoch(t, s.x, s.y, s.yaw, s.speed)
-        lines += epoch[:1] + [gsa] + epoch[1:]
+        lines += [*epoch[:1], gsa, *epoch[1:]]
         if k % 100 == 0:
             lines.append(gsv)
     OUT.write_bytes("".join(lines).encode("latin-1"))
-    print(
-        f"{OUT}: {len(lines)} lines, {OUT.stat().st_size} bytes, yaw end {math.degrees(plant.state.yaw):.0f} deg"
-    )
+    yaw_end = math.degrees(plant.state.yaw)
+    print(f"{OUT}: {len(lines)} lines, {OUT.stat().st_size} bytes, yaw at the end {yaw_end:.0f} deg")
 
 
 if __name__ == "__main__":

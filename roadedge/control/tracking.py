@@ -38,11 +38,12 @@ class ControllerParams:
     wheelbase: float = 2.8  # m
     max_steering_angle: float = 0.6  # rad
     max_steering_rate: float = 0.5  # rad/s, sent as steering_rate (0 = chassis default)
-    lateral_bandwidth: float = 0.45  # 1/m, w of the error dynamics
+    lateral_bandwidth: float = 0.6  # 1/m, w of the error dynamics
     lateral_damping: float = 1.0  # zeta
     min_control_speed: float = 0.5  # m/s below which heading feedback is faded out
     steering_preview_time: float = 0.25  # s: actuator lag + half the rate-limited ramp
-    feedforward_window: float = 1.0  # m, curvature averaged over this length
+    feedforward_window: float = 1.0  # m, curvature averaged over at least this length (centred)
+    feedforward_window_time: float = 0.0  # s: and over the distance covered in this time (rate limit)
     speed_preview_time: float = 0.3  # s, the drive's lag
     min_speed_preview: float = 0.3  # m: lets a profile that starts from standstill pull away
     kp: float = 0.4  # (m/s^2) per (m/s)
@@ -189,7 +190,8 @@ class TrajectoryController:
     def _feedforward_curvature(self, ref: Reference, s: float, speed: float) -> float:
         p = self.params
         s0 = s + max(speed, 0.0) * p.steering_preview_time
-        ss = np.linspace(s0, s0 + p.feedforward_window, 5)
+        w = max(p.feedforward_window, max(speed, 0.0) * p.feedforward_window_time)
+        ss = np.linspace(s0 - 0.5 * w, s0 + 0.5 * w, 9)
         return float(np.mean(np.interp(ss, ref.path.s, ref.curvature)))
 
     def stop_output(self, state_speed: float, reason: str, sweeping: bool = False) -> ControlOutput:
@@ -265,7 +267,7 @@ class TrajectoryController:
         self._last_steer = steer
 
         # longitudinal
-        s_prev = pr.s + max(v * p.speed_preview_time, p.min_speed_preview)
+        s_prev = pr.s + (v * p.speed_preview_time if v > p.standstill_speed else p.min_speed_preview)
         v_target = float(np.interp(s_prev, ref.path.s, ref.velocity))
         a_ff = float(np.interp(s_prev, ref.path.s, ref.acceleration))
         at_end = pr.s >= ref.path.length - 0.05 or (v_target < 1e-3 and v < p.standstill_speed)

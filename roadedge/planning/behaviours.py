@@ -237,7 +237,7 @@ class SignalParams:
     glosa_min_speed: float = 2.0  # m/s: advising slower than this is not useful
     glosa_margin: float = 1.0  # s after the green starts / before it ends
     glosa_horizon: float = 300.0  # m: beyond this no advice
-    stop_margin: float = 0.3  # m: the front bumper stops this far before the line
+    stop_margin: float = 0.15  # m: the front bumper stops this far before the line
 
 
 @dataclass(frozen=True)

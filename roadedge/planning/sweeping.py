@@ -141,16 +141,17 @@ def _stop_lines_on(path: Path, road: RoadMap, ids: Sequence[int]) -> list[tuple[
 
 
 def _starts_on(path: Path, pieces: Sequence[Path]) -> list[float]:
-    """Where each consecutive piece begins on path (pieces are in order, so each is searched after the
-    previous one's start: a loop passes the same place twice)."""
+    """Where each consecutive piece begins on path. Pieces are in order: each is searched near where the
+    previous one ends (a looped route passes the same place twice)."""
     starts = [0.0]
-    for pc in pieces[1:]:
+    for prev, pc in zip(pieces, pieces[1:], strict=False):
         x, y = pc.point_at(0.0)
-        expect = starts[-1]
+        expect = starts[-1] + prev.length
         i0 = int(np.searchsorted(path.s, expect))
-        n_piece = max(4, int(pc.length / max(path.length / max(len(path) - 1, 1), 1e-3)))
-        pr = path.project(x, y, hint=i0 + n_piece, window=n_piece + 4)
-        starts.append(max(pr.s, expect))
+        spacing = path.length / max(len(path) - 1, 1)
+        window = int((0.3 * prev.length + 5.0) / spacing) + 2
+        pr = path.project(x, y, hint=min(i0, len(path) - 2), window=window)
+        starts.append(max(pr.s, starts[-1]))
     return starts
 
 

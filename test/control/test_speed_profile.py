@@ -1,0 +1,73 @@
+"""Speed profile: acceleration, deceleration and jerk limits, stops, fallbacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from roadedge.control.speed_profile import MotionLimits, curvature_speed_limit, plan_speed_profile
+
+LIM = MotionLimits(max_acceleration=1.0, max_deceleration=1.5, max_jerk=1.0)
+
+
+def check_limits(prof, lim: MotionLimits, tol: float = 1e-3) -> None:  # type: ignore[no-untyped-def]
+    seg_a = prof.a[:-1]
+    assert seg_a.max() <= lim.max_acceleration + tol
+    assert seg_a.min() >= -lim.max_deceleration - tol
+    assert np.abs(prof.jerk()).max() <= lim.max_jerk + tol
+
+
+def test_start_cruise_stop_respects_all_limits() -> None:
+    s = np.linspace(0.0, 120.0, 241)
+    prof = plan_speed_profile(s, np.full(s.size, 8.0), 0.0, LIM, a0=0.0, stop_s=100.0)
+    assert prof.mode == "jerk_limited"
+    check_limits(prof, LIM)
+    assert prof.v.max() == pytest.approx(8.0, abs=1e-3)
+    assert np.all(prof.v[prof.s >= 100.0] == 0.0)
+    assert prof.velocity_at(99.0) > 0.0
+    t = prof.t[np.isfinite(prof.t)]
+    assert np.all(np.diff(t) >= 0)
+
+
+def test_speed_caps_and_curvature_limit() -> None:
+    s = np.linspace(0.0, 60.0, 121)
+    kappa = np.where((s > 20) & (s < 30), 0.1, 0.0)
+    cap = curvature_speed_limit(kappa, 1.0, 8.0)
+    assert cap[50] == pytest.approx(np.sqrt(10.0))
+    prof = plan_speed_profile(s, cap, 2.0, LIM, a0=0.0)
+    assert prof.mode == "jerk_limited"
+    assert np.all(prof.v <= cap + 1e-6)
+    check_limits(prof, LIM)
+
+
+def test_stop_too_close_for_jerk_limit_uses_acceleration_limit_or_emergency() -> None:
+    s = np.linspace(0.0, 50.0, 101)
+    close = plan_speed_profile(s, np.full(s.size, 8.0), 8.0, LIM, a0=0.0, stop_s=22.0)
+    assert close.mode in ("acceleration_limited", "jerk_limited")
+    assert close.velocity_at(22.0) == 0.0
+    tight = plan_speed_profile(s, np.full(s.size, 8.0), 8.0, LIM, a0=0.0, stop_s=10.0)
+    assert tight.mode == "emergency"
+    assert tight.velocity_at(10.0) == 0.0
+    assert tight.a.min() >= -LIM.emergency_deceleration - 1e-6
+    assert np.all(np.diff(tight.v) <= 1e-9)  # only braking
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (np.array([0.0, 1.0, 1.0]), np.ones(3), 1.0),  # not increasing
+        (np.array([0.0, 1.0]), np.ones(3), 1.0),  # shape
+        (np.array([0.0, 1.0]), np.ones(2), float("nan")),  # bad speed
+        (np.array([0.0, 1.0]), np.ones(2), -1.0),
+    ],
+)
+def test_bad_input_is_rejected(args: tuple) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ValueError):
+        plan_speed_profile(args[0], args[1], args[2], LIM)
+
+
+def test_limits_validation() -> None:
+    with pytest.raises(ValueError):
+        MotionLimits(max_jerk=0.0)
+    with pytest.raises(ValueError):
+        MotionLimits(max_deceleration=3.0, emergency_deceleration=2.0)

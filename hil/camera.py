@@ -655,3 +655,180 @@ def labelled_truth(
         ignore = g.visibility < min_visibility or (g.box[3] - g.box[1]) < min_height
         out.append((g.box, g.kind, ignore))
     return out
+
+
+# ---------------------------------------------------------------- scenario actors and the HIL node
+
+
+def intersection_world(seed: int = 0, half_width: float = 7.0, lanes: int = 4) -> World:
+    """The rig's sites: two straight roads crossing at the origin (curbs at +-half_width)."""
+    rng = np.random.default_rng(seed)
+    patches: list[GroundPatch] = []
+    scenery: list[Box3] = []
+    for yaw in (0.0, math.pi / 2):
+        p, _ = street_patches(rng, 2 * half_width, lanes, yaw, 0.0, 0.0, length=150.0)
+        patches += p
+        c, s = math.cos(yaw), math.sin(yaw)
+        seg = 150.0 - half_width
+        for along in (half_width + seg / 2, -(half_width + seg / 2)):  # curbs stop at the junction
+            for side in (1.0, -1.0):
+                a, b = along, side * (half_width + 0.1)
+                scenery.append(Box3(c * a - s * b, s * a + c * b, 0.0, seg, 0.2, 0.15, yaw, (170, 170, 175)))
+    return World(patches=tuple(patches), scenery=tuple(scenery))
+
+
+def actor_from_object(
+    kind: str, x: float, y: float, yaw: float, size: tuple[float, float, float], key: int
+) -> Actor:
+    """A renderable actor for a ground-truth object; appearance seeded by ``key`` (stable per id)."""
+    rng = np.random.default_rng(key)
+    length, width, height = size
+    if kind == "pedestrian":
+        return pedestrian(
+            x,
+            y,
+            yaw,
+            height if height > 1.0 else 1.75,
+            _colour(rng),
+            _colour(rng, 10, 160),
+            _SKIN[int(rng.integers(len(_SKIN)))],
+        )
+    if kind == "cyclist":
+        return random_actor(rng, "cyclist", x, y, yaw)
+    if kind in ("vehicle", "emergency_vehicle"):
+        body = (240, 240, 240) if kind == "emergency_vehicle" else _CAR[int(rng.integers(len(_CAR)))]
+        return vehicle(x, y, yaw, length or 4.5, width or 1.8, height or 1.5, body, van=height > 1.9)
+    if max(length, width) > 2.0:  # a large static obstacle (parked truck, skip)
+        h = max(height, 0.4 * max(length, width))
+        return Actor("obstacle", x, y, yaw, (Box3(x, y, 0.0, length, width, h, yaw, (60, 90, 120)),))
+    return random_actor(rng, "obstacle", x, y, yaw)
+
+
+def _node_class() -> type:
+    """The thin publisher node (built lazily: importing this module never needs rclpy)."""
+    from dataclasses import dataclass as _dc
+
+    from nav_msgs.msg import Odometry
+    from roadedge_msgs.msg import ObjectArray
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from roadedge import topics
+    from roadedge.config import param
+    from roadedge.diagnostics import Health, Level
+    from roadedge.perception.images import from_bgr
+    from roadedge.ros.node import RoadedgeNode
+
+    kinds = {1: "pedestrian", 2: "cyclist", 3: "vehicle", 4: "obstacle", 5: "emergency_vehicle"}
+
+    @_dc(frozen=True)
+    class HilCameraConfig:
+        name: str = param("front", help="camera name; topics sensing/camera/<name>/{image_raw,camera_info}")
+        rate: float = param(10.0, help="frames per second", low=0.1, high=60.0)
+        width: int = param(640, help="pixels", low=16, high=4096)
+        height: int = param(480, help="pixels", low=16, high=4096)
+        hfov_deg: float = param(70.0, help="horizontal field of view", low=10.0, high=170.0)
+        mounted_on_vehicle: bool = param(True, help="true: pose = hil/ground_truth + mount; false: fixed")
+        x: float = param(1.5, help="m, mount in base_link, or position in the site frame")
+        y: float = param(0.0, help="m")
+        z: float = param(2.0, help="m")
+        roll: float = param(0.0, help="rad")
+        pitch: float = param(0.087, help="rad, positive looks down")
+        yaw: float = param(0.0, help="rad")
+        noise_sigma: float = param(2.0, help="image noise, grey levels", low=0.0)
+        seed: int = param(0, help="appearance seed")
+
+    class HilCamera(RoadedgeNode[HilCameraConfig]):
+        Schema = HilCameraConfig
+        default_name = "hil_camera"
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            c = self.config
+            self.intrinsics = Intrinsics.from_fov(c.width, c.height, c.hfov_deg)
+            self.world = intersection_world(c.seed)
+            self.actors: tuple[Actor, ...] = ()
+            self.vehicle_pose: tuple[float, float, float] | None = None
+            self.frames = 0
+            prefix = f"sensing/camera/{c.name}"
+            self.image_pub = self.publisher(
+                topics.Topic(f"{prefix}/image_raw", "sensor_msgs/msg/Image", "sensor", "")
+            )
+            self.info_pub = self.publisher(
+                topics.Topic(f"{prefix}/camera_info", "sensor_msgs/msg/CameraInfo", "sensor", "")
+            )
+            self.subscription(topics.HIL_ACTORS, self._on_actors)
+            if c.mounted_on_vehicle:
+                self.subscription(topics.GROUND_TRUTH, self._on_pose)
+            self.create_timer(1.0 / c.rate, self._tick)
+            self.health.add("hil_camera", lambda: Health(Level.OK, "rendering", {"frames": str(self.frames)}))
+
+        def _on_pose(self, msg: Odometry) -> None:
+            p, q = msg.pose.pose.position, msg.pose.pose.orientation
+            yaw = math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+            self.vehicle_pose = (p.x, p.y, yaw)
+
+        def _on_actors(self, msg: ObjectArray) -> None:
+            out = []
+            for o in msg.objects:
+                q = o.pose.pose.orientation
+                yaw = math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+                kind = kinds.get(int(o.classification), "obstacle")
+                out.append(
+                    actor_from_object(
+                        kind,
+                        o.pose.pose.position.x,
+                        o.pose.pose.position.y,
+                        yaw,
+                        (o.size.x, o.size.y, o.size.z),
+                        int(o.id) + 7919 * self.config.seed,
+                    )
+                )
+            self.actors = tuple(out)
+
+        def camera(self) -> PinholeCamera | None:
+            c = self.config
+            if not c.mounted_on_vehicle:
+                return PinholeCamera(
+                    self.intrinsics, Extrinsics(c.x, c.y, c.z, c.roll, c.pitch, c.yaw), c.name
+                )
+            if self.vehicle_pose is None:
+                return None
+            vx, vy, vyaw = self.vehicle_pose
+            cx = vx + math.cos(vyaw) * c.x - math.sin(vyaw) * c.y
+            cy = vy + math.sin(vyaw) * c.x + math.cos(vyaw) * c.y
+            return PinholeCamera(
+                self.intrinsics, Extrinsics(cx, cy, c.z, c.roll, c.pitch, vyaw + c.yaw), c.name
+            )
+
+        def _tick(self) -> None:
+            cam = self.camera()
+            if cam is None:
+                return
+            world = World(self.world.ground_colour, self.world.patches, self.world.scenery, self.actors)
+            frame = render(world, cam, RenderOptions(noise_sigma=self.config.noise_sigma, seed=self.frames))
+            stamp = self.get_clock().now().to_msg()
+            data, w, h, enc, step = from_bgr(frame.image)
+            img = Image(width=w, height=h, encoding=enc, step=step, data=data)
+            img.header.stamp = stamp
+            img.header.frame_id = f"{self.config.name}_optical"
+            info = CameraInfo()
+            fields = self.intrinsics.to_camera_info()
+            info.header = img.header
+            info.width, info.height = w, h
+            info.distortion_model = fields["distortion_model"]
+            info.d, info.k, info.r, info.p = fields["d"], fields["k"], fields["r"], fields["p"]
+            self.info_pub.publish(info)
+            self.image_pub.publish(img)
+            self.frames += 1
+
+    return HilCamera
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NODE":
+        return _node_class()
+    if name == "main":
+        from roadedge.ros.node import make_main
+
+        return make_main(_node_class())
+    raise AttributeError(name)

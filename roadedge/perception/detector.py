@@ -370,3 +370,17 @@ class Detector:
             )
         out.sort(key=lambda d: -d.score)
         return out[: self.card.max_detections]
+
+
+def find_model_card(name: str) -> Path:
+    """A model card path as given, or relative to the repository / the installed share/roadedge."""
+    p = Path(name)
+    if p.is_absolute() or p.exists():
+        return p
+    import sys
+
+    roots = [Path(__file__).resolve().parents[2], Path(sys.prefix) / "share" / "roadedge"]
+    for root in roots:
+        if (root / p).exists():
+            return root / p
+    raise ModelCardError(f"model card {name!r} not found (looked in ., {', '.join(str(r) for r in roots)})")

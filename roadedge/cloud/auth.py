@@ -188,6 +188,8 @@ class CommandVerifier:
         if expires <= issued or expires - issued > self._max_lifetime:
             reason = f"command lifetime must be within (0, {self._max_lifetime:g}] s"
             return Rejection(reason, dg, command, cid)
+        if command == "uplink_ack":  # idempotent (a replay re-acknowledges): no id to remember
+            return Command(command, cid, issued, expires, payload["data"], dg, str(kid))
         if self._replay.seen(cid):
             return Rejection("replayed command_id", dg, command, cid)
         if command not in DOWNLINK_COMMANDS[self._identity.profile]:

@@ -1,19 +1,30 @@
 """The edge end of the cloud link: store-and-forward uplink, verified downlink, over MQTT 5.
 
 Threads: paho's network thread only moves packets and appends events (PUBACKs, commands,
-connection changes) to a deque; one worker thread owns the queue pump, command verification and
-the command callback. (paho calls ``on_publish`` holding its outgoing-message lock, so the
-callback must not wait for anything that ``publish`` might also need.)
+connection changes) to a deque; one worker thread owns the connection, the queue pump, command
+verification and the command callback. (paho calls ``on_publish`` holding its outgoing-message
+lock, so the callback must not wait for anything that ``publish`` might also need.) Each
+connection uses a fresh paho client (same client id, persistent session): after a reconnect the
+bridge, not paho, resends, from the oldest message still queued, so the order is kept.
 
 Delivery semantics (stated, and what the tests check):
 
-* Uplink is QoS 1, **at least once**: a message leaves the SQLite queue only after the broker's
-  PUBACK. After a reconnect paho resends the messages still unacknowledged (flag DUP), so the
-  cloud can see a message twice; never zero times unless the bounded queue had to drop it
-  (counted, visible as a gap in ``seq``). Consumers deduplicate on ``msg_id`` =
-  ``<device>:<epoch>:<seq>``.
-* Order: messages are handed to the broker in ``seq`` order and resent in that order, so the
-  first copy of each message arrives in order.
+* Uplink is QoS 1, **at least once**. With ``delivery="cloud"`` (default) a message leaves the
+  SQLite queue only when the operations centre acknowledges it end to end (signed downlink
+  ``uplink_ack`` carrying the seq ranges it holds); a broker crash that loses messages it had
+  already PUBACKed, or a broker that had no subscriber for them, therefore loses nothing: when
+  no acknowledgement has come for ``cloud_ack_timeout_s`` the bridge resends what is still
+  queued (go-back-N, the timeout doubling while the cloud stays silent). With
+  ``delivery="broker"`` the PUBACK deletes it (for clouds that do not send ``uplink_ack``; a
+  broker crash can then lose what the broker held in memory).
+  After a reconnect everything not yet acknowledged is resent, so the cloud can see a message
+  more than once (at most what was unacknowledged at that moment); never zero times, unless
+  the bounded queue had to drop it (counted, and visible as a gap in ``seq``). Consumers
+  deduplicate on ``msg_id`` = ``<device>:<epoch>:<seq>``.
+* Order: messages are sent, and resent, in ``seq`` order, so the first copy of each message
+  arrives in order as long as the broker loses none between PUBACK and the consumer (a consumer
+  with a persistent session, on a broker that persisted it). When a go-back-N resend fills a hole
+  (broker crash before it saved the consumer's session), the hole arrives late: order by ``seq``.
 * Downlink commands are QoS 1 on a persistent session (session expiry ``session_expiry_s``), so
   a command published while the device is offline is delivered when it returns, unless it has
   expired by then (the verifier refuses expired commands; ``command_id`` replay is refused).
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import ssl
 import threading
 import time
@@ -73,7 +85,9 @@ class LinkConfig:
     session_expiry_s: int = 86400
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
-    window: int = 20  # uplink messages in flight (unacknowledged) at most
+    window: int = 20  # uplink messages in flight to the broker (no PUBACK yet) at most
+    delivery: Literal["cloud", "broker"] = "cloud"  # which acknowledgement removes a message
+    cloud_ack_timeout_s: float = 10.0  # resend what is queued after this long without an uplink_ack
 
 
 @dataclass(frozen=True)
@@ -87,10 +101,13 @@ class BridgeStats:
     connected: bool = False
     connects: int = 0
     disconnects: int = 0
+    connect_failures: int = 0
     queue_size: int = 0
     queue_capacity: int = 0
     inflight: int = 0
-    delivered: int = 0
+    broker_acked: int = 0  # PUBACKs
+    cloud_acked: int = 0  # messages confirmed by the operations centre (delivery="cloud")
+    resends: int = 0  # go-back-N rounds after a silent cloud
     enqueued: int = 0
     thinned: int = 0
     refused_by_broker: int = 0
@@ -124,12 +141,19 @@ class CloudBridge:
         self._on_command = on_command
         self._bp = backpressure
         self._clock = clock
-        self._events: deque[tuple[str, Any]] = deque()
+        self._events: deque[tuple[int, str, Any]] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # stats and thinning counters
         self._inflight: dict[int, int] = {}  # paho mid -> seq (worker thread only)
-        self._last_handed = 0  # highest seq handed to paho by this process
+        self._last_handed = 0  # highest seq handed to the current connection
+        self._gen = 0  # connection generation: events of an older client are stale
+        self._client: mqtt.Client | None = None
+        self._next_open = 0.0  # monotonic time of the next connection attempt
+        self._delay = link.reconnect_min_s
+        self._ack_deadline = 0.0  # monotonic: resend what is queued if no uplink_ack by then
+        self._ack_timeout = link.cloud_ack_timeout_s
+        self._rng = random.Random()
         self._connected = False
         self._stats = BridgeStats(queue_capacity=queue.capacity)
         self._thin_count = 0
@@ -137,15 +161,17 @@ class CloudBridge:
         self._reject_budget: deque[float] = deque()
         self._reject_limit = reject_acks_per_10s
         self._worker: threading.Thread | None = None
-        self._client = self._make_client()
 
     # ---------------------------------------------------------------- MQTT plumbing
-    def _make_client(self) -> mqtt.Client:
+    def _open(self) -> None:
+        """A fresh paho client for a new connection (first connect retried by paho with backoff)."""
+        self._gen += 1
+        gen = self._gen
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.identity.device,
             protocol=mqtt.MQTTv5,
-            reconnect_on_failure=True,
+            reconnect_on_failure=False,  # a lost connection ends this client; _run opens the next
         )
         if self.link.tls:
             client.tls_set(
@@ -159,37 +185,50 @@ class CloudBridge:
         low = max(1, int(self.link.reconnect_min_s))
         client.reconnect_delay_set(low, max(low, int(self.link.reconnect_max_s)))
         client.will_set(self.identity.online_topic, b"0", qos=1, retain=True)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_message = self._on_message
-        return client
+        down_filter, online = self.identity.down_filter, self.identity.online_topic
 
-    def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: Properties | None
-    ) -> None:
-        if reason.is_failure:
-            _LOG.warning("cloud broker refused the connection: %s", reason)
-            return
-        client.subscribe(self.identity.down_filter, qos=1)
-        client.publish(self.identity.online_topic, b"1", qos=1, retain=True)
-        self._post("connected", None)
+        def on_connect(c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+            if reason.is_failure:
+                _LOG.warning("cloud broker refused the connection: %s", reason)
+                return
+            c.subscribe(down_filter, qos=1)
+            c.publish(online, b"1", qos=1, retain=True)
+            self._post(gen, "connected", None)
 
-    def _on_disconnect(
-        self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: Properties | None
-    ) -> None:
-        self._post("disconnected", str(reason))
+        def on_disconnect(_c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+            self._post(gen, "disconnected", str(reason))
 
-    def _on_publish(
-        self, _c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: Properties | None
-    ) -> None:
-        self._post("puback", (mid, reason.value))  # paho holds its lock here: only hand over
+        def on_connect_fail(_c: mqtt.Client, _u: object) -> None:
+            self._post(gen, "connect_failed", None)
 
-    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        self._post("command", (message.topic, bytes(message.payload)))
+        def on_publish(_c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: object) -> None:
+            self._post(gen, "puback", (mid, reason.value))  # paho holds its lock here: only hand over
 
-    def _post(self, kind: str, value: Any) -> None:
-        self._events.append((kind, value))
+        def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+            self._post(gen, "command", (message.topic, bytes(message.payload)))
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_connect_fail = on_connect_fail
+        client.on_publish = on_publish
+        client.on_message = on_message
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.link.session_expiry_s
+        link = self.link
+        client.connect_async(
+            link.host, link.port, keepalive=link.keepalive_s, clean_start=False, properties=props
+        )
+        self._client = client
+        client.loop_start()
+
+    def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+
+    def _post(self, gen: int, kind: str, value: Any) -> None:
+        self._events.append((gen, kind, value))
         self._wake.set()
 
     # ---------------------------------------------------------------- lifecycle
@@ -199,29 +238,23 @@ class CloudBridge:
         self._stop.clear()
         self._worker = threading.Thread(target=self._run, name=f"cloud-{self.identity.device}", daemon=True)
         self._worker.start()
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.link.session_expiry_s
-        link = self.link
-        self._client.connect_async(
-            link.host, link.port, keepalive=link.keepalive_s, clean_start=False, properties=props
-        )
-        self._client.loop_start()
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Disconnect cleanly (online=0); unacknowledged messages stay queued on disk."""
         if self._worker is None:
             return
-        if self._connected:
-            info = self._client.publish(self.identity.online_topic, b"0", qos=1, retain=True)
-            deadline = time.monotonic() + timeout_s
-            while not info.is_published() and time.monotonic() < deadline and self._connected:
-                time.sleep(0.01)
-        self._client.disconnect()
-        self._client.loop_stop()
         self._stop.set()
         self._wake.set()
-        self._worker.join(timeout_s)
+        self._worker.join(timeout_s + 1.0)
         self._worker = None
+        client = self._client
+        if client is not None and self._connected:
+            info = client.publish(self.identity.online_topic, b"0", qos=1, retain=True)
+            deadline = time.monotonic() + timeout_s
+            while not info.is_published() and time.monotonic() < deadline and client.is_connected():
+                time.sleep(0.01)
+        self._close()
+        self._connected = False
 
     # ---------------------------------------------------------------- uplink API
     def publish(self, stream: str, data: Mapping[str, Any], stamp: float | None = None) -> int | None:
@@ -289,18 +322,32 @@ class CloudBridge:
         return s
 
     # ---------------------------------------------------------------- worker
+    def _schedule_open(self) -> None:
+        """Next attempt after the current backoff (doubling, with jitter so a fleet spreads out)."""
+        self._close()
+        self._next_open = time.monotonic() + self._delay * self._rng.uniform(0.8, 1.2)
+        self._delay = min(self._delay * 2.0, self.link.reconnect_max_s)
+
     def _run(self) -> None:
         last_gc = 0.0
         while not self._stop.is_set():
-            self._wake.wait(0.5)
+            if self._client is None:
+                now = time.monotonic()
+                if now >= self._next_open:
+                    self._open()
+                else:
+                    self._wake.wait(min(0.5, self._next_open - now))
+            else:
+                self._wake.wait(0.5)
             self._wake.clear()
-            while self._events:
-                kind, value = self._events.popleft()
+            while self._events and not self._stop.is_set():
+                gen, kind, value = self._events.popleft()
                 try:
-                    self._handle(kind, value)
+                    self._handle(gen, kind, value)
                 except Exception:  # never let one bad event stop the link
                     _LOG.exception("cloud bridge: error handling %s", kind)
             try:
+                self._check_cloud_silence()
                 self._pump()
             except Exception:
                 _LOG.exception("cloud bridge: error sending")
@@ -309,35 +356,63 @@ class CloudBridge:
                 last_gc = now
                 self.queue.forget_expired(self._clock())
 
-    def _handle(self, kind: str, value: Any) -> None:
+    def _handle(self, gen: int, kind: str, value: Any) -> None:
+        if kind == "command":  # a command is valid whichever connection brought it
+            topic, raw = value
+            self._command(topic, raw)
+            return
+        if gen != self._gen:
+            return  # PUBACK or state change of a connection that is gone
         if kind == "connected":
             self._connected = True
+            self._delay = self.link.reconnect_min_s
+            self._ack_deadline = time.monotonic() + self._ack_timeout
+            self._inflight.clear()
+            self._last_handed = 0  # resend everything not acknowledged, oldest first
             with self._lock:
                 self._stats.connects += 1
+        elif kind == "connect_failed":
+            with self._lock:
+                self._stats.connect_failures += 1
+            self._schedule_open()
         elif kind == "disconnected":
             if self._connected:
                 with self._lock:
                     self._stats.disconnects += 1
             self._connected = False
+            self._inflight.clear()
+            self._schedule_open()
         elif kind == "puback":
             mid, code = value
             seq = self._inflight.pop(mid, None)
             if seq is None:
-                return  # online flag or a foreign mid
-            self.queue.ack(seq)
+                return  # the online flag
+            refused = code >= 0x80  # e.g. not authorised: resending cannot help
+            if refused or self.link.delivery == "broker":
+                self.queue.ack(seq)
             with self._lock:
-                if code >= 0x80:  # the broker refused it (e.g. not authorised): resending cannot help
+                if refused:
                     self._stats.refused_by_broker += 1
                 else:
-                    self._stats.delivered += 1
-            if code >= 0x80:
+                    self._stats.broker_acked += 1
+            if refused:
                 _LOG.warning("broker refused uplink seq %d (reason code 0x%02x)", seq, code)
-        elif kind == "command":
-            topic, raw = value
-            self._command(topic, raw)
+
+    def _check_cloud_silence(self) -> None:
+        """Go back to the oldest queued message when the cloud has acknowledged nothing for a while."""
+        if self.link.delivery != "cloud" or not self._connected or self._last_handed == 0:
+            return
+        now = time.monotonic()
+        if now < self._ack_deadline or self._inflight or len(self.queue) == 0:
+            return
+        self._last_handed = 0
+        self._ack_timeout = min(self._ack_timeout * 2.0, 300.0)
+        self._ack_deadline = now + self._ack_timeout
+        with self._lock:
+            self._stats.resends += 1
 
     def _pump(self) -> None:
-        if not self._connected:
+        if not self._connected or self._client is None:
             return
         room = self.link.window - len(self._inflight)
         while room > 0:
@@ -346,8 +421,8 @@ class CloudBridge:
                 return
             for entry in entries:
                 info = self._client.publish(self.identity.up(entry.stream), self.envelope(entry), qos=1)
-                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                    return  # paho refused (queue size): retry later from the same seq
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    return  # connection going down: the next connection resends from the oldest
                 self._inflight[info.mid] = entry.seq
                 self._last_handed = entry.seq
                 room -= 1
@@ -369,6 +444,9 @@ class CloudBridge:
             self._reject_budget.append(now)
             self._ack(verdict.command_id, verdict.command, "rejected", verdict.reason, verdict.digest)
             return
+        if verdict.command == "uplink_ack":
+            self._cloud_ack(verdict.data)
+            return
         if self._on_command is None:
             result = CommandResult("failed", "no command handler on this device")
         else:
@@ -386,6 +464,16 @@ class CloudBridge:
             else:
                 self._stats.commands_failed += 1
         self._ack(verdict.command_id, verdict.command, result.status, result.reason, verdict.digest)
+
+    def _cloud_ack(self, data: Mapping[str, Any]) -> None:
+        if data["epoch"] != self.queue.epoch:
+            return  # an acknowledgement for a previous queue file
+        removed = self.queue.ack_ranges([(int(lo), int(hi)) for lo, hi in data["ranges"]])
+        if removed:
+            self._ack_timeout = self.link.cloud_ack_timeout_s
+            self._ack_deadline = time.monotonic() + self._ack_timeout
+        with self._lock:
+            self._stats.cloud_acked += removed
 
     def _ack(self, cid: str | None, command: str | None, status: str, reason: str, dg: str) -> None:
         data = {"command_id": cid, "command": command, "status": status, "reason": reason[:256], "digest": dg}

@@ -105,6 +105,15 @@ class MosquittoBroker:
                 time.sleep(0.02)
         raise TimeoutError(f"mosquitto did not listen on 127.0.0.1:{self.port} within {timeout_s} s")
 
+    def wait_persisted(self, after: float, timeout_s: float = 10.0) -> None:
+        """Wait until mosquitto has autosaved (sessions, subscriptions) after time ``after``."""
+        db = self.folder / "data" / "mosquitto.db"
+        deadline = time.monotonic() + timeout_s
+        while not (db.exists() and db.stat().st_mtime > after):
+            if time.monotonic() > deadline:
+                raise TimeoutError("mosquitto did not autosave its persistence file")
+            time.sleep(0.05)
+
     def _end(self, sig: int, timeout_s: float) -> None:
         if self._proc is None:
             return

@@ -1,7 +1,7 @@
 """Topic layout of the cloud link, one subtree per fleet, site and device.
 
 ``roadedge/v1/<fleet>/<site>/<device>/up/<stream>``    device -> cloud (QoS 1)
-``roadedge/v1/<fleet>/<site>/<device>/down/<command>`` cloud -> device (QoS 1, signed)
+``roadedge/v1/<fleet>/<site>/<device>/down/<command>`` cloud -> device (QoS 1, signed JWS)
 ``roadedge/v1/<fleet>/<site>/<device>/up/online``      retained "1"/"0" (last will "0")
 
 The "v1" segment is the major version of the payload schema (``schema.SCHEMA``). Ids are
@@ -30,8 +30,8 @@ UPLINK_STREAMS: Final[dict[str, tuple[str, ...]]] = {
 }
 #: Downlink commands each profile accepts.
 DOWNLINK_COMMANDS: Final[dict[str, tuple[str, ...]]] = {
-    "vehicle": ("sweep_task", "remote_stop"),
-    "roadside": ("rsi_update",),
+    "vehicle": ("sweep_task", "remote_stop", "uplink_ack"),
+    "roadside": ("rsi_update", "uplink_ack"),
 }
 ALL_STREAMS: Final = tuple(sorted({s for streams in UPLINK_STREAMS.values() for s in streams}))
 ALL_COMMANDS: Final = tuple(sorted({c for cmds in DOWNLINK_COMMANDS.values() for c in cmds}))

@@ -2,7 +2,9 @@
 
 It subscribes to every uplink of the broker (persistent session, QoS 1), validates each
 envelope against the schema, deduplicates on ``msg_id`` and records per device the order in
-which messages first arrived; it signs and sends downlink commands.
+which messages first arrived; every ``ack_interval_s`` it sends each device a signed
+``uplink_ack`` with the seq ranges received since the last one (end-to-end delivery); it
+signs and sends commands.
 """
 
 from __future__ import annotations
@@ -29,6 +31,17 @@ from roadedge.cloud.layout import ROOT, VERSION, DeviceIdentity, parse_uplink_to
 from roadedge.cloud.schema import SCHEMA, check_uplink
 
 
+def seq_ranges(seqs: set[int]) -> list[list[int]]:
+    """Inclusive [lo, hi] ranges covering ``seqs``."""
+    ranges: list[list[int]] = []
+    for s in sorted(seqs):
+        if ranges and s == ranges[-1][1] + 1:
+            ranges[-1][1] = s
+        else:
+            ranges.append([s, s])
+    return ranges
+
+
 @dataclass
 class DeviceLog:
     """What arrived from one device."""
@@ -37,6 +50,9 @@ class DeviceLog:
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     duplicates: int = 0
     online: bytes | None = None
+    identity: DeviceIdentity | None = None
+    epoch: str = ""
+    to_ack: set[int] = field(default_factory=set)  # received (duplicates too) since the last ack
 
     def by_stream(self, stream: str) -> list[dict[str, Any]]:
         return [self.messages[s] for s in self.first_seen if self.messages[s]["stream"] == stream]
@@ -55,6 +71,7 @@ class OpsCentre:
         signing_key: ec.EllipticCurvePrivateKey | None = None,
         kid: str = "ops-1",
         client_id: str = "ops-centre",
+        ack_interval_s: float | None = 0.2,
     ) -> None:
         self.signing_key = signing_key
         self.kid = kid
@@ -73,6 +90,10 @@ class OpsCentre:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._host, self._port = host, port
+        self._ack_interval = ack_interval_s
+        self._stop = threading.Event()
+        self._acker: threading.Thread | None = None
+        self.acks_sent = 0
 
     def start(self, timeout_s: float = 10.0) -> None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -81,8 +102,29 @@ class OpsCentre:
         self._client.loop_start()
         if not self._connected.wait(timeout_s):
             raise TimeoutError("operations centre could not connect to the broker")
+        if self._ack_interval is not None and self.signing_key is not None:
+            self._acker = threading.Thread(target=self._ack_loop, name="ops-acker", daemon=True)
+            self._acker.start()
+
+    def _ack_loop(self) -> None:
+        assert self._ack_interval is not None
+        while not self._stop.wait(self._ack_interval):
+            if not self._connected.is_set():
+                continue
+            with self._cond:
+                due = []
+                for log in self.devices.values():
+                    if log.identity is not None and log.to_ack:
+                        due.append((log.identity, log.epoch, seq_ranges(log.to_ack)[:256]))
+                        log.to_ack.clear()  # a lost ack only costs a resend, which is acked again
+            for ident, epoch, ranges in due:
+                self.command(ident, "uplink_ack", {"epoch": epoch, "ranges": ranges}, lifetime_s=30.0)
+                self.acks_sent += 1
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._acker is not None:
+            self._acker.join(5.0)
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -112,6 +154,12 @@ class OpsCentre:
                     self.invalid.append(f"{msg.topic}: {problem or 'topic/payload mismatch'}")
                 else:
                     log = self.devices[doc["device"]]
+                    if log.identity is None:
+                        log.identity = DeviceIdentity(doc["fleet"], doc["site"], doc["device"])
+                    if doc["epoch"] != log.epoch:
+                        log.epoch = doc["epoch"]
+                        log.to_ack.clear()
+                    log.to_ack.add(doc["seq"])
                     if doc["seq"] in log.messages:
                         log.duplicates += 1
                     else:
@@ -156,7 +204,8 @@ class OpsCentre:
 
     def send_raw(self, topic: str, raw: bytes) -> None:
         info = self._client.publish(topic, raw, qos=1)
-        info.wait_for_publish(10.0)
+        if self._connected.is_set():
+            info.wait_for_publish(10.0)
 
     def acks(self, device: str) -> list[dict[str, Any]]:
         with self._cond:

@@ -117,6 +117,17 @@ class StoreAndForwardQueue:
             cur = self._db.execute("DELETE FROM outbox WHERE seq=?", (seq,))
             self._size -= cur.rowcount
 
+    def ack_ranges(self, ranges: list[tuple[int, int]]) -> int:
+        """The cloud holds the messages in these inclusive seq ranges: forget them; returns how many."""
+        removed = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            for lo, hi in ranges:
+                removed += self._db.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (lo, hi)).rowcount
+            self._db.execute("COMMIT")
+            self._size -= removed
+        return removed
+
     # replay guard of downlink command ids
     def seen(self, command_id: str) -> bool:
         with self._lock:

@@ -262,6 +262,19 @@ COMMAND_DATA: Final[dict[str, JsonObject]] = {
         ("reference", "events"),
     ),
     "remote_stop": _obj({"action": _str(enum=("stop", "release")), "reason": _str(256)}, ("action",)),
+    # end-to-end acknowledgement: the centre holds the messages of queue ``epoch`` in these
+    # inclusive seq ranges (duplicates included: the device may still hold them)
+    "uplink_ack": _obj(
+        {
+            "epoch": {"type": "string", "pattern": "^[0-9a-f]{8}$"},
+            "ranges": {
+                "type": "array",
+                "items": {"type": "array", "items": _int(1), "minItems": 2, "maxItems": 2},
+                "minItems": 1,
+                "maxItems": 256,
+            },
+        }
+    ),
 }
 
 

@@ -158,6 +158,7 @@ def test_broker_crash_and_restart_delivers_queued_messages_in_order(
     wait(lambda: bridge.stats().connected, 10, "bridge connected")
     before = [bridge.publish("state", state(i)) for i in range(10)]
     assert ops.wait_for(lambda: len(ops.devices["sw-0001"].first_seen) == 10, 10)
+    broker.wait_persisted(time.time())  # the centre's session survives the crash
     broker.kill()
     wait(lambda: not bridge.stats().connected, 10, "bridge sees the broker gone")
     during = [

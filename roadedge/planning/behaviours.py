@@ -105,6 +105,7 @@ class ObjectParams:
     prediction_step: float = 0.25  # s
     standoff: float = 4.0  # m kept to a stopped object (front bumper to object edge)
     time_gap: float = 1.5  # s kept to a moving lead
+    lead_deceleration: float = 3.0  # m/s^2 a moving lead is assumed able to brake with
     fcw_warning_ttc: float = 4.0  # s
     fcw_critical_ttc: float = 2.0  # s
     horizon: float = 80.0  # m ahead considered
@@ -155,8 +156,8 @@ def stop_or_follow(
         return res
     o = in_path[0]
     lead_speed = max(0.0, o.along_speed) if o.entering_in == 0.0 else 0.0
-    gap_keep = p.standoff + p.time_gap * lead_speed
-    stop_front = o.s - gap_keep
+    # where the lead would stand after braking hard, minus stand-off and time gap
+    stop_front = o.s + lead_speed**2 / (2.0 * p.lead_deceleration) - p.standoff - p.time_gap * lead_speed
     res.constraints.append(
         Constraint(B_STOP_OBJECT, f"object {o.obstacle.id}", stop_s=stop_front - ego.base_to_front)
     )

@@ -13,8 +13,8 @@ from roadedge.control.closed_loop import track
 from roadedge.control.speed_profile import MotionLimits, curvature_speed_limit, plan_speed_profile
 from roadedge.control.tracking import (
     LIGHT_ON,
-    ControlOutput,
     ControllerParams,
+    ControlOutput,
     Reference,
     TrajectoryController,
     VehicleState,

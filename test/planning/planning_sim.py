@@ -9,7 +9,7 @@ from typing import Any
 from roadedge_hil.plant import PlantCommand, VehiclePlant
 
 from roadedge.control.closed_loop import Trace, track
-from roadedge.control.tracking import ControlOutput, ControllerParams, Reference, TrajectoryController
+from roadedge.control.tracking import ControllerParams, ControlOutput, Reference, TrajectoryController
 from roadedge.planning import behaviours as bh
 from roadedge.planning.lanelet_map import RoadMap, load_sites
 from roadedge.planning.planner import Inputs, Plan, Planner

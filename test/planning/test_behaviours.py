@@ -1,0 +1,187 @@
+"""Behaviours and V2X applications, unit level (pure functions over SI inputs)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from roadedge.planning import behaviours as bh
+from roadedge.planning.geometry import Path
+from roadedge.planning.v2x_link import (
+    LIGHT_PROTECTED_GREEN,
+    LIGHT_RED,
+    LIGHT_YELLOW,
+    PhaseSignal,
+    PhaseStep,
+)
+
+ROAD = Path([0.0, 200.0], [0.0, 0.0]).resample(0.5)
+EGO = bh.Ego(10.0, 0.0, 0.0, 5.0)
+
+
+def red_then_green(red: float, green: float = 20.0) -> PhaseSignal:
+    return PhaseSignal(
+        1,
+        (
+            PhaseStep(LIGHT_RED, 0.0, red, red, red),
+            PhaseStep(LIGHT_PROTECTED_GREEN, red, red + green, red + green, red + green),
+        ),
+    )
+
+
+def green_for(t: float) -> PhaseSignal:
+    return PhaseSignal(
+        1, (PhaseStep(LIGHT_PROTECTED_GREEN, 0.0, t, t, t), PhaseStep(LIGHT_YELLOW, t, t + 3, t + 3, t + 3))
+    )
+
+
+def test_red_light_far_away_stops_at_the_line_without_warning() -> None:
+    d = bh.signal_decision(60.0, 100.0, 5.0, 8.0, red_then_green(60.0))
+    assert d.stop
+    stops = [c for c in d.result.constraints if c.stop_s is not None]
+    assert stops and stops[0].stop_s == pytest.approx(100.0 - bh.SignalParams().stop_margin)
+    assert not [a for a in d.result.advisories if a.type == bh.RLVW]
+
+
+def test_red_light_too_close_for_comfort_warns_rlvw_and_still_stops() -> None:
+    v = 8.0
+    p = bh.SignalParams()
+    comfort = bh.stopping_distance(v, p.comfort_deceleration, p.reaction_time)
+    hard = bh.stopping_distance(v, p.max_deceleration, p.reaction_time)
+    warn = bh.signal_decision(0.5 * (comfort + hard), 50.0, v, 8.0, red_then_green(60.0))
+    assert warn.stop
+    (a,) = [a for a in warn.result.advisories if a.type == bh.RLVW]
+    assert a.severity == bh.WARNING and a.time_to_collision == pytest.approx(0.5 * (comfort + hard) / v)
+    crit = bh.signal_decision(0.5 * hard, 50.0, v, 8.0, red_then_green(60.0))
+    assert crit.stop and [a.severity for a in crit.result.advisories if a.type == bh.RLVW] == [bh.CRITICAL]
+
+
+def test_yellow_dilemma_zone_passes_when_it_clears_before_red() -> None:
+    y = PhaseSignal(1, (PhaseStep(LIGHT_YELLOW, 0.0, 3.0, 3.0, 3.0), PhaseStep(LIGHT_RED, 3.0, 30, 30, 30)))
+    assert not bh.signal_decision(8.0, 50.0, 8.0, 8.0, y).stop  # 1 s away, cannot stop, clears
+    assert bh.signal_decision(60.0, 50.0, 8.0, 8.0, y).stop  # far: stop
+
+
+def test_no_signal_state_means_stop() -> None:
+    assert bh.signal_decision(40.0, 50.0, 5.0, 8.0, None).stop
+    assert bh.signal_decision(40.0, 50.0, 5.0, 8.0, PhaseSignal(1, ())).stop
+
+
+def test_green_long_enough_passes_and_short_green_stops() -> None:
+    assert not bh.signal_decision(40.0, 50.0, 5.0, 8.0, green_for(30.0)).stop
+    assert bh.signal_decision(40.0, 50.0, 5.0, 8.0, green_for(2.0)).stop
+    assert not bh.signal_decision(-1.0, 50.0, 5.0, 8.0, None).stop  # already past the line
+
+
+def test_glosa_band_reaches_the_next_green() -> None:
+    sig = red_then_green(10.0, 20.0)
+    d = bh.signal_decision(60.0, 100.0, 8.0, 8.0, sig)
+    (g,) = [a for a in d.result.advisories if a.type == bh.GLOSA]
+    margin = bh.SignalParams().glosa_margin
+    assert g.recommended_speed_max == pytest.approx(60.0 / (10.0 + margin))
+    assert g.recommended_speed_min == pytest.approx(
+        max(bh.SignalParams().glosa_min_speed, 60.0 / (30.0 - margin))
+    )
+    caps = [c.cap for c in d.result.constraints if c.cap is not None]
+    assert caps == [pytest.approx(g.recommended_speed_max)]
+    # infeasible (green too far away for the minimum speed): no advice
+    d2 = bh.signal_decision(10.0, 50.0, 8.0, 8.0, red_then_green(60.0, 5.0))
+    assert not [a for a in d2.result.advisories if a.type == bh.GLOSA]
+
+
+def test_phase_signal_timing() -> None:
+    sig = red_then_green(10.0)
+    assert sig.current == LIGHT_RED and sig.light_at(12.0) == LIGHT_PROTECTED_GREEN
+    aged = PhaseSignal(1, sig.steps, age=11.0)
+    assert aged.current == LIGHT_PROTECTED_GREEN
+    assert aged.green_windows()[0][0] == 0.0
+    assert sig.remaining() == 10.0
+
+
+def test_object_ahead_stops_with_standoff_and_fcw() -> None:
+    car = bh.Obstacle("7", bh.CLASS_VEHICLE, 30.0, 0.2, length=4.5, width=1.8)
+    in_path = bh.objects_in_path(ROAD, 10.0, EGO, [car])
+    assert len(in_path) == 1
+    res = bh.stop_or_follow(in_path, 10.0, EGO)
+    (stop,) = res.constraints
+    front_at_stop = stop.stop_s + EGO.base_to_front  # type: ignore[operator]
+    assert in_path[0].s - front_at_stop == pytest.approx(bh.ObjectParams().standoff)
+    (fcw,) = res.advisories
+    gap = in_path[0].s - (10.0 + EGO.base_to_front)
+    assert fcw.type == bh.FCW and fcw.time_to_collision == pytest.approx(gap / 5.0)
+    # a lead moving away at our speed: no warning; stop where it could stand, minus the time gap
+    lead = bh.Obstacle("8", bh.CLASS_VEHICLE, 30.0, 0.0, vx=5.0, length=4.5, width=1.8)
+    res2 = bh.stop_or_follow(bh.objects_in_path(ROAD, 10.0, EGO, [lead]), 10.0, EGO)
+    assert res2.advisories == []
+    expect = stop.stop_s + 5.0**2 / (2 * 3.0) - 1.5 * 5.0  # type: ignore[operator]
+    assert res2.constraints[0].stop_s == pytest.approx(expect, abs=0.01)
+
+
+def test_objects_beside_behind_or_bad_are_not_in_path() -> None:
+    beside = bh.Obstacle("1", bh.CLASS_VEHICLE, 30.0, 4.0, length=4.5, width=1.8)
+    behind = bh.Obstacle("2", bh.CLASS_VEHICLE, 2.0, 0.0)
+    bad = bh.Obstacle("3", bh.CLASS_VEHICLE, math.nan, 0.0)
+    assert bh.objects_in_path(ROAD, 10.0, EGO, [beside, behind, bad]) == []
+
+
+def test_crossing_pedestrian_predicted_into_the_path_blocks_and_warns_vru() -> None:
+    ped = bh.Obstacle("p", bh.CLASS_PEDESTRIAN, 25.0, 4.0, vy=-1.3)
+    in_path = bh.objects_in_path(ROAD, 10.0, EGO, [ped])
+    assert in_path and in_path[0].entering_in > 0.0
+    warn = bh.collision_warnings(ROAD, 10.0, EGO, [ped])
+    assert [a.type for a in warn] == [bh.VRUCW] and 0.0 < warn[0].time_to_collision < 4.0
+    walking_away = bh.Obstacle("q", bh.CLASS_PEDESTRIAN, 25.0, 4.0, vy=1.3)
+    assert bh.objects_in_path(ROAD, 10.0, EGO, [walking_away]) == []
+    assert bh.collision_warnings(ROAD, 10.0, EGO, [walking_away]) == []
+
+
+def test_icw_for_crossing_vehicle_not_for_same_direction() -> None:
+    cross = bh.Obstacle("c", bh.CLASS_VEHICLE, 30.0, -15.0, vy=5.0, length=4.5, width=1.8)
+    warn = bh.collision_warnings(ROAD, 10.0, EGO, [cross])
+    assert [a.type for a in warn] == [bh.ICW]
+    same = bh.Obstacle("s", bh.CLASS_VEHICLE, 30.0, 3.5, vx=5.0)
+    assert bh.collision_warnings(ROAD, 10.0, EGO, [same]) == []
+
+
+def ev(x: float, y: float = 0.0, heading: float = 0.0, siren: bool = True) -> bh.EmergencyVehicle:
+    return bh.EmergencyVehicle("ev1", x, y, heading, 12.0, siren, siren)
+
+
+def test_evw_yields_to_an_emergency_vehicle_from_behind_only() -> None:
+    res = bh.emergency_yield(EGO, [ev(-40.0)])
+    (c,) = res.constraints
+    assert c.behaviour == bh.B_YIELD_EMERGENCY and c.cap == 0.0 and c.lateral_shift < 0.0
+    (a,) = res.advisories
+    assert a.type == bh.EVW and a.time_to_collision == pytest.approx(50.0 / 7.0)
+    assert bh.emergency_yield(EGO, [ev(-40.0)], at_curb=True).constraints[0].lateral_shift == 0.0
+    assert bh.emergency_yield(EGO, [ev(60.0)]).constraints == []  # ahead: passed
+    assert bh.emergency_yield(EGO, [ev(-40.0, heading=math.pi)]).constraints == []  # oncoming
+    assert bh.emergency_yield(EGO, [ev(-40.0, siren=False)]).constraints == []  # not on duty
+    assert bh.emergency_yield(EGO, [ev(-400.0)]).constraints == []  # out of range
+    assert bh.emergency_yield(EGO, [ev(-40.0, y=30.0)]).constraints == []  # another road
+    assert bh.emergency_yield(EGO, [ev(math.nan)]).constraints == []
+
+
+def test_rsi_work_zone_hazard_and_speed_sign() -> None:
+    work = bh.RsiZone("401-1", False, 401, 60.0, 1.0, 10.0, description="road works")
+    hazard = bh.RsiZone("h", False, 100, 120.0, 0.0, math.nan)
+    far = bh.RsiZone("f", False, 401, 60.0, 40.0, 5.0)
+    res = bh.rsi_constraints(ROAD, 10.0, [work, hazard, far])
+    caps = sorted((c.s_from, c.s_to, c.cap) for c in res.constraints)
+    assert caps[0] == pytest.approx((50.0, 70.0, bh.RsiParams().work_zone_speed), abs=0.01)
+    assert caps[1][2] == bh.RsiParams().hazard_speed
+    assert {a.type for a in res.advisories} == {bh.WORK_ZONE, bh.HAZARD}
+    sign = bh.RsiZone("s", True, 85, 40.0, 3.0, math.nan, description="限速20")
+    res2 = bh.rsi_constraints(ROAD, 10.0, [sign])
+    assert res2.constraints[0].cap == pytest.approx(20 / 3.6) and res2.advisories[0].type == bh.SPEED_LIMIT
+    assert (
+        bh.rsi_constraints(
+            ROAD, 10.0, [bh.RsiZone("x", True, 85, 40.0, 3.0, 1.0, description="")]
+        ).constraints
+        == []
+    )
+    # a zone with a reference path along the road
+    along = bh.RsiZone("p", False, 401, 0.0, 0.0, 1.0, paths=((((100.0, 0.5), (130.0, 0.5)), 2.0),))
+    (c,) = bh.rsi_constraints(ROAD, 10.0, [along]).constraints
+    assert (c.s_from, c.s_to) == pytest.approx((98.0, 132.0), abs=0.01)

@@ -20,6 +20,8 @@ NODES = {
     "hil_camera": "roadedge_hil.camera:main",
     "chassis_hal": "roadedge_nodes.chassis_hal:main",
     "chassis_ecu": "roadedge_hil.chassis_ecu:main",
+    "equipment_modbus": "roadedge_nodes.equipment_modbus:main",
+    "equipment_modbus_slave": "roadedge_hil.equipment_modbus_slave:main",
     "v2x_obu": "roadedge_nodes.v2x_obu:main",
     "v2x_rsu": "roadedge_nodes.v2x_rsu:main",
     "radio_emulator": "roadedge_hil.radio_emulator:main",

@@ -9,9 +9,26 @@ part of this module puts it behind a pymodbus RTU slave on a pty (register map i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+from roadedge_msgs.srv import InjectFault
+
+from roadedge.config import ConfigError, param
+from roadedge.diagnostics import Health, Level
+from roadedge.hal.bus import PtyHub
+from roadedge.hal.modbus import RegisterMap
+from roadedge.profiles import CONFIG_DIR
+from roadedge.ros.node import RoadedgeNode, make_main
 
 UP, DOWN, MOVING = 0, 1, 2
 DUMP_LOWERED, DUMP_RAISING, DUMP_RAISED, DUMP_LOWERING = 0, 1, 2, 3
@@ -120,3 +137,196 @@ class EquipmentModel:
             "water_low": self.water_level <= 0.1,
             "fault_codes": list(self.fault_codes),
         }
+
+
+# --- Modbus RTU slave ---------------------------------------------------------------------------
+class ModbusEquipmentSlave:
+    """The EquipmentModel behind a pymodbus RTU server on a serial port (a pty of a PtyHub)."""
+
+    def __init__(
+        self,
+        regmap: RegisterMap,
+        port: str,
+        model: EquipmentModel | None = None,
+        *,
+        baudrate: int = 115200,
+        step_s: float = 0.05,
+        heartbeat_timeout_s: float = 1.0,
+    ) -> None:
+        self.map = regmap
+        self.port = port
+        self.baudrate = baudrate
+        self.model = model or EquipmentModel()
+        self.step_s = step_s
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.vehicle_speed = 0.0
+        self.watchdog_trips = 0
+        n_cmd, n_status = len(self.map.command), len(self.map.status)
+        self._command_regs = [0] * n_cmd
+        self._status_regs = [0] * n_status
+        self.device = SimDevice(
+            id=self.map.device_id,
+            simdata=(
+                [SimData(0, count=1, datatype=DataType.BITS)],
+                [SimData(0, count=1, datatype=DataType.BITS)],
+                [SimData(self.map.command_address, count=n_cmd, datatype=DataType.REGISTERS)],
+                [SimData(self.map.status_address, count=n_status, datatype=DataType.REGISTERS)],
+            ),
+            action=self._action,
+        )
+        self.lock = threading.Lock()
+        self.requests = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: ModbusSerialServer | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._heartbeat = -1
+        self._heartbeat_time = time.monotonic()
+
+    def start(self) -> None:
+        started = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+
+            async def run() -> None:
+                self._server = ModbusSerialServer(
+                    self.device,
+                    framer=FramerType.RTU,
+                    port=self.port,
+                    baudrate=self.baudrate,
+                    reconnect_delay=0.2,
+                )
+                started.set()
+                await self._server.serve_forever()
+
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(run())
+            started.set()
+            loop.close()
+
+        self._threads = [
+            threading.Thread(target=serve, name="modbus-slave", daemon=True),
+            threading.Thread(target=self._step_loop, name="equipment-model", daemon=True),
+        ]
+        self._threads[0].start()
+        started.wait(5.0)
+        self._threads[1].start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._loop is not None and self._server is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(timeout=3.0)
+        for t in self._threads:
+            t.join(timeout=3.0)
+
+    async def _action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        current_registers: list[int],
+        set_values: Any,
+    ) -> None:
+        """pymodbus calls this on every request: take the command, serve the latest status."""
+        with self.lock:
+            self.requests += 1
+            if set_values is not None and start_address == self.map.command_address:
+                offset = address - start_address
+                for i, value in enumerate(set_values):
+                    if 0 <= offset + i < len(self._command_regs):
+                        self._command_regs[offset + i] = int(value)
+            elif set_values is None and start_address == self.map.status_address:
+                current_registers[:] = self._status_regs[: len(current_registers)]
+        return None
+
+    def _step_loop(self) -> None:
+        hb_index = next((i for i, r in enumerate(self.map.command) if r.heartbeat), None)
+        while not self._stop.wait(self.step_s):
+            now = time.monotonic()
+            with self.lock:
+                regs = list(self._command_regs)
+            if hb_index is not None and regs[hb_index] != self._heartbeat:
+                self._heartbeat, self._heartbeat_time = regs[hb_index], now
+            fresh = hb_index is None or now - self._heartbeat_time <= self.heartbeat_timeout_s
+            if not fresh and self.model.command.get("enable"):
+                self.watchdog_trips += 1
+            self.model.set_command(self.map.decode("command", regs) if fresh else {})
+            self.model.step(self.step_s, self.vehicle_speed)
+            status = self.map.encode("status", self.model.fields())
+            with self.lock:
+                self._status_regs = status
+
+
+# --- the ROS node of the rig ------------------------------------------------------------------
+SLAVE_FAULTS = ("serial_unplug", "crc_error", "garbage", "no_response", "bin_full")
+INJECT_FAULT_SERVICE = "hil/equipment_modbus_slave/inject_fault"
+
+
+@dataclass(frozen=True)
+class EquipmentSlaveConfig:
+    register_map: str = param(
+        "chassis/equipment_modbus.yaml", help="Modbus register map (relative: to config/)"
+    )
+    links: list[str] = param(
+        ["/tmp/roadedge-modbus/slave", "/tmp/roadedge-modbus/master"],
+        help="pty links this process creates: [the slave's, the master's (equipment_modbus port)]",
+    )
+    baudrate: int = param(115200, help="bit/s", low=1200, high=4000000)
+
+
+class EquipmentSlaveNode(RoadedgeNode[EquipmentSlaveConfig]):
+    Schema = EquipmentSlaveConfig
+    default_name = "equipment_modbus_slave"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        c = self.config
+        if len(c.links) != 2:
+            raise ConfigError("equipment_modbus_slave: 'links' needs exactly two paths [slave, master]")
+        path = Path(c.register_map)
+        regmap = RegisterMap(path if path.is_absolute() else CONFIG_DIR / path)
+        self.hub = PtyHub(list(c.links), raw=True)
+        self.hub.start()
+        self.master_link = Path(c.links[1])
+        self.slave = ModbusEquipmentSlave(regmap, c.links[0], baudrate=c.baudrate)
+        self.slave.start()
+        self.create_service(InjectFault, INJECT_FAULT_SERVICE, self._on_inject)
+        self.health.add("equipment", self._health)
+
+    def _on_inject(self, request: Any, response: Any) -> Any:
+        fault, active = str(request.fault), bool(request.active)
+        response.success, response.message = True, f"{fault} {'on' if active else 'off'}"
+        if fault == "serial_unplug":
+            (self.hub.unplug if active else self.hub.replug)(self.master_link)
+        elif fault == "crc_error":
+            (self.hub.corrupt_to.add if active else self.hub.corrupt_to.discard)(self.master_link)
+        elif fault == "garbage":
+            if active:
+                self.hub.noise_to[self.master_link] = b"\x00\xff\x13\x37garbage"
+            else:
+                self.hub.noise_to.pop(self.master_link, None)
+        elif fault == "no_response":
+            (self.hub.mute_to.add if active else self.hub.mute_to.discard)(self.master_link)
+        elif fault == "bin_full":
+            self.slave.model.bin_fill = 1.0 if active else 0.2
+        else:
+            response.success, response.message = False, f"unknown fault {fault!r}; one of {SLAVE_FAULTS}"
+        self.get_logger().warning(f"fault injection: {response.message}")
+        return response
+
+    def _health(self) -> Health:
+        values = {"requests": str(self.slave.requests), "watchdog_trips": str(self.slave.watchdog_trips)}
+        return Health(Level.OK, "running", values)
+
+    def on_safe_stop(self) -> None:
+        self.slave.stop()
+        self.hub.stop()
+
+
+NODE = EquipmentSlaveNode
+main = make_main(NODE)

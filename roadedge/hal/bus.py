@@ -109,10 +109,22 @@ class _Port:
                 os.close(fd)
 
 
-class PtyCanHub:
-    """A CAN bus between processes over pseudo-terminals (python-can ``serial`` framing)."""
+class PtyHub:
+    """Pseudo-terminals joined like ``socat``: what one port's client writes, the others read.
 
-    def __init__(self, links: list[str | Path]) -> None:
+    ``raw=False``: CAN frames (python-can ``serial`` framing) are forwarded whole, garbage
+    between them is skipped and counted. ``raw=True``: bytes are forwarded as they come
+    (a serial line, e.g. Modbus RTU between two ports). Line faults for tests: ports in
+    ``corrupt_to`` get a bit flipped in everything forwarded to them, ``noise_to[port]``
+    bytes are put before it, ``mute_to`` ports get nothing; ``inject`` writes bytes to a
+    port's client.
+    """
+
+    def __init__(self, links: list[str | Path], raw: bool = False) -> None:
+        self.raw = raw
+        self.corrupt_to: set[Path] = set()
+        self.mute_to: set[Path] = set()
+        self.noise_to: dict[Path, bytes] = {}
         self._links = [Path(p) for p in links]
         self._ports: dict[Path, _Port] = {}
         self._lock = threading.Lock()
@@ -123,7 +135,7 @@ class PtyCanHub:
         self.dropped = 0
         self.garbage = 0
 
-    def __enter__(self) -> PtyCanHub:
+    def __enter__(self) -> PtyHub:
         self.start()
         return self
 
@@ -169,6 +181,14 @@ class PtyCanHub:
                 self._ports[Path(link)] = _Port(Path(link))
         os.write(self._wake_w, b"x")
 
+    def inject(self, link: str | Path, data: bytes) -> None:
+        """Bytes out of nowhere (line noise) to the client of ``link``."""
+        with self._lock:
+            port = self._ports.get(Path(link))
+        if port is not None:
+            with contextlib.suppress(OSError):
+                os.write(port.master, data)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             with self._lock:
@@ -187,6 +207,9 @@ class PtyCanHub:
                     chunk = os.read(fd, 4096)
                 except OSError:
                     continue
+                if self.raw:
+                    self._broadcast(port, chunk)
+                    continue
                 port.buffer += chunk
                 frames, skipped = split_frames(port.buffer)
                 self.garbage += skipped
@@ -198,6 +221,13 @@ class PtyCanHub:
         with self._lock:
             targets = [p for p in self._ports.values() if p is not source]
         for port in targets:
+            if port.link in self.mute_to:
+                self.dropped += 1
+                continue
+            if port.link in self.corrupt_to and frame:
+                frame = bytes([frame[0] ^ 0x01]) + frame[1:]
+            if port.link in self.noise_to:
+                frame = self.noise_to[port.link] + frame
             try:
                 os.write(port.master, frame)
             except OSError as err:  # nobody reading that port: its queue is full
@@ -205,3 +235,10 @@ class PtyCanHub:
                     self.dropped += 1
                 else:
                     raise
+
+
+class PtyCanHub(PtyHub):
+    """A CAN bus between processes over pseudo-terminals (python-can ``serial`` framing)."""
+
+    def __init__(self, links: list[str | Path]) -> None:
+        super().__init__(links, raw=False)

@@ -78,7 +78,7 @@ def cycles(link: ModbusEquipmentLink, n: int, command: dict[str, object] = SWEEP
 
 
 def test_commands_reach_the_slave_and_status_comes_back(rig) -> None:
-    hub, slave, link = rig
+    _hub, slave, link = rig
     assert wait_for(lambda: link.cycle(SWEEP) is not None)
     assert wait_for(lambda: slave.model.command.get("main_brush") == 1)
     assert slave.model.command["main_brush_speed"] == 12.5
@@ -89,7 +89,7 @@ def test_commands_reach_the_slave_and_status_comes_back(rig) -> None:
 
 
 def test_crc_errors_and_garbage_are_counted_never_fatal(rig) -> None:
-    hub, slave, link = rig
+    hub, _slave, link = rig
     assert wait_for(lambda: link.cycle(SWEEP) is not None)
     hub.corrupt_to.add(hub.links[1])
     assert cycles(link, 2) == [None, None]

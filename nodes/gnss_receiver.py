@@ -25,9 +25,7 @@ from roadedge.ros.node import RoadedgeLifecycleNode, make_main
 
 @dataclass(frozen=True)
 class GnssReceiverConfig:
-    port: str = param(
-        "", help="serial device, pty link or pyserial URL (socket://host:port); empty with replay_file"
-    )
+    port: str = param("/dev/ttyUSB0", help="serial device, pty link or pyserial URL (socket://host:port)")
     baudrate: int = param(115200, help="serial baud rate", low=1200, high=4000000)
     replay_file: str = param("", help="NMEA log to replay instead of a port (epochs paced by their UTC time)")
     replay_rate: float = param(1.0, help="replay speed, times real time", low=0.01, high=100.0)

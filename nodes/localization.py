@@ -42,7 +42,7 @@ class LocalizationConfig:
     sites_file: str = param("", help="sites file; empty = config/maps/sites.yaml of the package")
     origin_latitude: float = param(31.2304, help="deg, WGS-84 origin of the map frame", low=-89.9, high=89.9)
     origin_longitude: float = param(121.4737, help="deg", low=-180.0, high=180.0)
-    origin_altitude: float = param(12.0, help="m above the WGS-84 ellipsoid")
+    origin_altitude: float = param(4.0, help="m above the WGS-84 ellipsoid")
     antenna_x: float = param(1.2, help="m, GNSS antenna in base_link (forward)")
     antenna_y: float = param(0.0, help="m, (left)")
     antenna_z: float = param(2.1, help="m, (up)")

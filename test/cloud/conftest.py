@@ -67,7 +67,7 @@ class BridgeFactory:
             "keepalive_s": 2,
             "reconnect_min_s": 1,
             "reconnect_max_s": 1,
-            "cloud_ack_timeout_s": 2.0,
+            "cloud_ack_timeout_s": 5.0,
         }
         settings.update(overrides)
         return LinkConfig(**settings)

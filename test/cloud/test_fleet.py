@@ -59,5 +59,7 @@ def test_fleet_of_50_every_message_accounted_for(
     assert all(not b.stats().dropped for b in bridges)
     # at least once: what the centre had not acknowledged when the link dropped may come twice
     duplicates = sum(ops.devices[d].duplicates for d in sent)
+    resends = sum(b.stats().resends for b in bridges)
+    print(f"fleet: {total} messages, {duplicates} duplicates, {resends} go-back-N rounds")
     assert duplicates <= VEHICLES * ROUNDS, duplicates
     assert sum(b.stats().cloud_acked for b in bridges) == total

@@ -301,3 +301,34 @@ def test_tls_client_certificate_is_required(broker: MosquittoBroker, pki: TestPk
     assert not _connects(anonymous, broker.port)
     plain = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="plain", protocol=mqtt.MQTTv5)
     assert not _connects(plain, broker.port)
+
+
+def _late_centre(broker: MosquittoBroker, pki: TestPki) -> OpsCentre:
+    files = pki.client("ops-centre")
+    centre = OpsCentre(
+        "127.0.0.1", broker.port, str(pki.ca_file), str(files.cert), str(files.key), pki.ops_key
+    )
+    centre.start()
+    return centre
+
+
+def test_cloud_ack_recovers_what_the_broker_dropped(
+    make_bridge: BridgeFactory, broker: MosquittoBroker, pki: TestPki
+) -> None:
+    """No consumer session yet: the broker PUBACKs and drops. End-to-end acks resend; PUBACK-only loses."""
+    e2e = make_bridge("sw-0005", cloud_ack_timeout_s=1.0)
+    hop = make_bridge("sw-0006", delivery="broker")
+    wait(lambda: e2e.stats().connected and hop.stats().connected, 10, "bridges connected")
+    sent = [e2e.publish("task", _task(i)) for i in range(5)]
+    for i in range(5):
+        hop.publish("task", _task(i))
+    wait(lambda: e2e.stats().broker_acked >= 5 and len(hop.queue) == 0, 10, "broker PUBACKs")
+    centre = _late_centre(broker, pki)
+    try:
+        assert centre.wait_for(lambda: len(centre.devices["sw-0005"].first_seen) == 5, 15)
+        assert centre.devices["sw-0005"].first_seen == sent
+        wait(lambda: len(e2e.queue) == 0, 10, "end-to-end acknowledged")
+        assert e2e.stats().resends >= 1 and e2e.stats().cloud_acked == 5
+        assert centre.devices["sw-0006"].first_seen == []  # delivery="broker": gone with the broker
+    finally:
+        centre.stop()

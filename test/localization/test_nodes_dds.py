@@ -25,7 +25,7 @@ import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from rclpy.parameter import Parameter
-from roadedge_msgs.srv import ResetLocalization
+from roadedge_msgs.srv import InjectFault, ResetLocalization
 from sensor_msgs.msg import NavSatFix, NavSatStatus, TimeReference
 from tf2_msgs.msg import TFMessage
 
@@ -193,6 +193,18 @@ def test_full_chain_in_one_process_against_ground_truth(ros: Any, tmp_path: Path
         gx, gy, _ = FRAME.to_map(g.latitude, g.longitude, g.altitude)
         t = truth[-1].pose.pose.position
         assert math.hypot(gx - t.x, gy - t.y) < 0.5
+        # GNSS outage injected on the emulator: dead reckoning, then tracking again.
+        from roadedge.localization.ekf import FilterState
+
+        loc = nodes[-1]
+        fault = ros.node.create_client(InjectFault, "/hil/gnss/inject_fault")
+        assert call(ros, fault, InjectFault.Request(fault="gnss_outage", active=True)).success
+        ros.spin_until(lambda: loc.ekf.state(loc.now_s()) == FilterState.DEAD_RECKONING, 10.0, "dead reckoning")
+        ros.spin_for(1.0)
+        assert position_error() < 0.5
+        assert call(ros, fault, InjectFault.Request(fault="gnss_outage", active=False)).success
+        ros.spin_until(lambda: loc.ekf.state(loc.now_s()) == FilterState.TRACKING, 10.0, "tracking again")
+        assert loc.ekf.counters.gnss_rejected == 0
         # Reset: the filter starts over from the next GNSS fixes.
         client = ros.node.create_client(ResetLocalization, "/" + RESET_SERVICE)
         reply = call(ros, client, ResetLocalization.Request(use_pose=False))

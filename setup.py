@@ -11,6 +11,8 @@ ROOT = Path(__file__).parent
 NODES = {
     "chassis_emulator": "roadedge_hil.chassis_emulator:main",
     "speed_controller": "roadedge_nodes.speed_controller:main",
+    "planner": "roadedge_nodes.planner:main",
+    "controller": "roadedge_nodes.controller:main",
     "scenario_world": "roadedge_hil.scenario_world:main",
     "gnss_receiver": "roadedge_nodes.gnss_receiver:main",
     "localization": "roadedge_nodes.localization:main",

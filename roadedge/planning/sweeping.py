@@ -12,13 +12,15 @@ vehicle moves (>= min_work_speed), is on the route (lateral error within toleran
 otherwise everything goes to its safe state. An equipment alarm (bin full, water low) or a fault ends the
 task (ABORTED) with the equipment safe; the planner then stops the vehicle.
 
-"Sanitation vehicle at work" (`at_work`): true while a task runs; the planner publishes it (std_msgs/Bool
-on planning/at_work) and the controller mirrors it to VehicleCommand.beacon_light, which the chassis
-reports back in VehicleStatus.beacon_light_on for the BSM builder.
+"Sanitation vehicle at work": true while a task runs. It travels as WorkEquipmentCommand.enable (true
+while on duty, also with brushes up and fan off at a stop; false = task over, equipment safe). The
+controller mirrors it to VehicleCommand.beacon_light (amber work beacon); the chassis reports it back in
+VehicleStatus.beacon_light_on, which the BSM builder uses for the "at work" BSM. No extra topic.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -144,7 +146,7 @@ def _starts_on(path: Path, pieces: Sequence[Path]) -> list[float]:
     """Where each consecutive piece begins on path. Pieces are in order: each is searched near where the
     previous one ends (a looped route passes the same place twice)."""
     starts = [0.0]
-    for prev, pc in zip(pieces, pieces[1:], strict=False):
+    for prev, pc in itertools.pairwise(pieces):
         x, y = pc.point_at(0.0)
         expect = starts[-1] + prev.length
         i0 = int(np.searchsorted(path.s, expect))
@@ -342,6 +344,8 @@ class SweepTask:
                 self.spec.suction_fan_speed,
                 self.spec.water_spray_flow,
             )
+        elif self.active:  # on duty, idle: brushes up, fan and spray off; enable marks "at work"
+            cmd = EquipmentCommand(True, BRUSH_UP, BRUSH_UP, BRUSH_UP, 0.0, 0.0, 0.0, 0.0)
         else:
             cmd = EquipmentCommand.safe()
         self._last_cmd = cmd

@@ -51,7 +51,7 @@ def test_intersection_routing_and_stop_lines() -> None:
             assert info.stop_line_id == 3000 + k and info.traffic_light_ids == [4000 + k]
     rp = m.route_path([2302, 2321, 2104])
     assert [s.stop_line_id for s in rp.stop_lines] == [3003]
-    x, y = rp.path.point_at(rp.stop_lines[0].s)
+    x, _ = rp.path.point_at(rp.stop_lines[0].s)
     assert x == pytest.approx(-12.0, abs=1e-3)  # stop line at the box edge
     # curb corners are the right bounds of right turns
     assert m.lanelets[2322].right_type == "road_border"

@@ -1,0 +1,318 @@
+"""Planner: lanelet2 map + sweep tasks + behaviours/V2X applications -> /planning/trajectory (10 Hz),
+/planning/advisories, /vehicle/work_equipment/command, /planning/task_progress; services
+planning/start_sweep_task (StartSweepTask) and planning/cancel_task (CancelTask). Logic: roadedge.planning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from roadedge_msgs.msg import Advisory as AdvisoryMsg
+from roadedge_msgs.msg import (
+    AdvisoryArray,
+    Bsm,
+    ObjectArray,
+    Spat,
+    TaskProgress,
+    Trajectory,
+    TrajectoryPoint,
+    WorkEquipmentCommand,
+    WorkEquipmentStatus,
+)
+from roadedge_msgs.srv import CancelTask, StartSweepTask
+
+from roadedge import topics
+from roadedge.config import param
+from roadedge.diagnostics import EventCounter, Health, Level
+from roadedge.planning import behaviours as bh
+from roadedge.planning.lanelet_map import MapError, RoadMap, load_sites
+from roadedge.planning.planner import Inputs, Plan, Planner
+from roadedge.planning.sweeping import CurbSegmentSpec, SweepTaskSpec
+from roadedge.planning.v2x_link import PhaseSignal, PhaseStep, V2xLink
+from roadedge.ros.node import RoadedgeNode, make_main
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    sites_file: str = param("config/maps/sites.yaml", help="site table (maps, origins, V2X links)")
+    site: str = param("demo_intersection", help="site name in sites_file")
+    rate: float = param(10.0, help="planning rate, Hz", low=1.0, high=50.0)
+    vehicle_width: float = param(2.0, help="m", low=0.5)
+    base_to_front: float = param(4.4, help="m, rear axle to front bumper", low=0.5)
+    input_timeout: float = param(1.0, help="s after which objects / V2X inputs are dropped", low=0.1)
+
+
+def _yaw(q: Any) -> float:
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+
+
+class PlannerNode(RoadedgeNode[PlannerConfig]):
+    Schema = PlannerConfig
+    default_name = "planner"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        c = self.config
+        sites = load_sites(c.sites_file)
+        if c.site not in sites:
+            raise MapError(f"site {c.site!r} not in {c.sites_file}")
+        site = sites[c.site]
+        self.road = RoadMap.from_site(site)
+        link = V2xLink.load(site.v2x_link) if site.v2x_link is not None else None
+        self.core = Planner(self.road, link)
+        self._bad = EventCounter()
+        self._ego: bh.Ego | None = None
+        self._acc = 0.0
+        self._objects: tuple[float, list[bh.Obstacle]] = (-math.inf, [])
+        self._signals: dict[tuple[int, int], tuple[float, PhaseSignal]] = {}
+        self._evs: dict[str, tuple[float, bh.EmergencyVehicle]] = {}
+        self._equipment: WorkEquipmentStatus | None = None
+        self._last_plan: Plan | None = None
+        self._traj_pub = self.publisher(topics.TRAJECTORY)
+        self._adv_pub = self.publisher(topics.ADVISORIES)
+        self._eq_pub = self.publisher(topics.EQUIPMENT_COMMAND)
+        self._progress_pub = self.publisher(topics.TASK_PROGRESS)
+        self.subscription(topics.ODOMETRY, self._on_odometry)
+        self.subscription(topics.OBJECTS, self._on_objects)
+        self.subscription(topics.V2X_RX_SPAT, self._on_spat)
+        self.subscription(topics.V2X_RX_BSM, self._on_bsm)
+        self.subscription(topics.EQUIPMENT_STATUS, self._on_equipment)
+        self.create_service(StartSweepTask, "planning/start_sweep_task", self._on_start)
+        self.create_service(CancelTask, "planning/cancel_task", self._on_cancel)
+        self.create_timer(1.0 / c.rate, self._tick)
+        self.health.add("planning", self._health)
+
+    def _reject(self, kind: str, detail: str = "") -> None:
+        text = self._bad.record(kind, detail)
+        if text is not None:
+            self.get_logger().warning(f"dropped bad input: {text}")
+
+    # --- inputs -----------------------------------------------------------------------------------------
+    def _on_odometry(self, msg: Any) -> None:
+        p = msg.pose.pose
+        vals = (p.position.x, p.position.y, msg.twist.twist.linear.x)
+        if not all(math.isfinite(v) for v in vals):
+            self._reject("odometry")
+            return
+        c = self.config
+        self._ego = bh.Ego(
+            p.position.x,
+            p.position.y,
+            _yaw(p.orientation),
+            msg.twist.twist.linear.x,
+            width=c.vehicle_width,
+            base_to_front=c.base_to_front,
+        )
+
+    def _on_objects(self, msg: ObjectArray) -> None:
+        ego = self._ego
+        out = []
+        for o in msg.objects:
+            x, y = o.pose.pose.position.x, o.pose.pose.position.y
+            vx, vy = o.velocity.twist.linear.x, o.velocity.twist.linear.y
+            if not all(math.isfinite(v) for v in (x, y, vx, vy)):
+                self._reject("object")
+                continue
+            if msg.header.frame_id in ("base_link", "") and ego is not None:  # vehicle frame -> map
+                cy, sy = math.cos(ego.yaw), math.sin(ego.yaw)
+                x, y = ego.x + cy * x - sy * y, ego.y + sy * x + cy * y
+                vx, vy = cy * vx - sy * vy + ego.speed * cy, sy * vx + cy * vy + ego.speed * sy
+            src = o.sources[0].type if o.sources else 0
+            out.append(bh.Obstacle(str(o.id), int(o.classification), x, y, vx, vy, o.size.x, o.size.y, src))
+        self._objects = (self.now_s(), out)
+
+    def _on_spat(self, msg: Spat) -> None:
+        now = self.now_s()
+        for ix in msg.intersections:
+            ts = ix.time_stamp.sec + ix.time_stamp.nanosec * 1e-9
+            recv = msg.v2x.header.stamp.sec + msg.v2x.header.stamp.nanosec * 1e-9
+            age = max(0.0, now - ts) if ts > 0 and abs(now - ts) < 60 else max(0.0, now - recv)
+            for ph in ix.phases:
+                steps = tuple(
+                    PhaseStep(s.light, s.start_time, s.min_end_time, s.max_end_time, s.likely_end_time)
+                    for s in ph.states
+                )
+                self._signals[(int(ix.node_id), int(ph.phase_id))] = (
+                    now,
+                    PhaseSignal(int(ph.phase_id), steps, age),
+                )
+
+    def _on_bsm(self, msg: Bsm) -> None:
+        if not msg.emergency_vehicle:
+            return
+        g = msg.position
+        if not (math.isfinite(g.latitude) and math.isfinite(g.longitude)):
+            self._reject("bsm_position")
+            return
+        x, y, _ = self.road.to_local(g.latitude, g.longitude, 0.0)
+        ev = bh.EmergencyVehicle(
+            msg.v2x.sender_id,
+            x,
+            y,
+            float(msg.heading),
+            float(msg.speed),
+            msg.siren_in_use == 2,
+            msg.lights_in_use == 2,
+        )
+        self._evs[msg.v2x.sender_id] = (self.now_s(), ev)
+
+    def _on_equipment(self, msg: WorkEquipmentStatus) -> None:
+        self._equipment = msg
+
+    # --- services ---------------------------------------------------------------------------------------
+    def _on_start(self, req: Any, resp: Any) -> Any:
+        t = req.task
+        try:
+            spec = SweepTaskSpec(
+                t.task_id,
+                tuple(
+                    CurbSegmentSpec(
+                        s.segment_id,
+                        int(s.lanelet_id),
+                        "left" if s.side == 1 else "right",
+                        float(s.start_s),
+                        float(s.end_s),
+                    )
+                    for s in t.segments
+                ),
+                float(t.curb_offset),
+                float(t.max_speed),
+                float(t.side_brush_speed),
+                float(t.main_brush_speed),
+                float(t.suction_fan_speed),
+                float(t.water_spray_flow),
+            )
+            self.core.start_sweep(spec)
+        except (ValueError, MapError) as exc:
+            resp.accepted, resp.message = False, str(exc)
+            return resp
+        resp.accepted, resp.message = True, f"task {t.task_id} started"
+        return resp
+
+    def _on_cancel(self, req: Any, resp: Any) -> Any:
+        task = self.core.task
+        if task is None or not task.active or (req.task_id and req.task_id != task.spec.task_id):
+            resp.success, resp.message = False, "no such running task"
+            return resp
+        self.core.cancel("cancelled by request")
+        resp.success, resp.message = True, "task cancelled: stopping"
+        return resp
+
+    # --- planning ---------------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        if self._ego is None or self.core.ref is None:
+            return
+        now = self.now_s()
+        tmo = self.config.input_timeout
+        eq = self._equipment
+        objects = self._objects[1] if now - self._objects[0] < tmo else []
+        inp = Inputs(
+            ego=self._ego,
+            acceleration=self._acc,
+            objects=objects,
+            emergency_vehicles=[ev for t, ev in self._evs.values() if now - t < tmo],
+            signals={k: v for k, (t, v) in self._signals.items() if now - t < tmo},
+            bin_full=bool(eq.bin_full) if eq is not None else False,
+            water_low=bool(eq.water_low) if eq is not None else False,
+            equipment_fault=bool(eq.fault_codes) if eq is not None else False,
+        )
+        plan = self.core.plan(inp)
+        if plan is None:
+            return
+        self._last_plan = plan
+        stamp = self.get_clock().now().to_msg()
+        traj = Trajectory()
+        traj.header.stamp = stamp
+        traj.header.frame_id = "map"
+        traj.behaviour = plan.behaviour
+        for i in range(len(plan.x)):
+            pt = TrajectoryPoint()
+            t = float(min(plan.time[i], 1e5))
+            pt.time_from_start.sec = int(t)
+            pt.time_from_start.nanosec = int((t - int(t)) * 1e9)
+            pt.pose.position.x, pt.pose.position.y = float(plan.x[i]), float(plan.y[i])
+            pt.pose.orientation.z = math.sin(0.5 * plan.yaw[i])
+            pt.pose.orientation.w = math.cos(0.5 * plan.yaw[i])
+            pt.velocity = float(plan.velocity[i])
+            pt.acceleration = float(plan.acceleration[i])
+            pt.curvature = float(plan.curvature[i])
+            pt.lateral_offset = float(plan.lateral_offset[i])
+            traj.points.append(pt)
+        self._traj_pub.publish(traj)
+        adv = AdvisoryArray()
+        adv.header.stamp = stamp
+        for a in plan.advisories:
+            m = AdvisoryMsg()
+            m.type, m.severity, m.target_id, m.target_source = (
+                a.type,
+                a.severity,
+                a.target_id,
+                a.target_source,
+            )
+            m.time_to_collision, m.distance = float(a.time_to_collision), float(a.distance)
+            m.recommended_speed = float(a.recommended_speed)
+            m.recommended_speed_min, m.recommended_speed_max = (
+                float(a.recommended_speed_min),
+                float(a.recommended_speed_max),
+            )
+            m.text = a.text
+            adv.advisories.append(m)
+        self._adv_pub.publish(adv)
+        if plan.equipment is not None:
+            e = plan.equipment
+            cmd = WorkEquipmentCommand()
+            cmd.header.stamp = stamp
+            cmd.enable = e.enable
+            cmd.side_brush_left, cmd.side_brush_right, cmd.main_brush = (
+                e.side_brush_left,
+                e.side_brush_right,
+                e.main_brush,
+            )
+            cmd.side_brush_speed, cmd.main_brush_speed = float(e.side_brush_speed), float(e.main_brush_speed)
+            cmd.suction_fan_speed, cmd.water_spray_flow = (
+                float(e.suction_fan_speed),
+                float(e.water_spray_flow),
+            )
+            self._eq_pub.publish(cmd)
+        task = self.core.task
+        if task is not None:
+            pr = TaskProgress()
+            pr.header.stamp = stamp
+            pr.task_id = task.spec.task_id
+            pr.state = task.state
+            pr.coverage = float(task.coverage)
+            pr.distance_swept = float(task.swept_length)
+            pr.distance_total = float(task.total_length)
+            pr.current_segment = task.current_segment
+            pr.alarms = list(task.alarms)
+            pr.message = task.message
+            self._progress_pub.publish(pr)
+
+    def on_safe_stop(self) -> None:
+        if self.core.task is not None and self.core.task.active:
+            cmd = WorkEquipmentCommand()
+            cmd.header.stamp = self.get_clock().now().to_msg()
+            cmd.enable = False
+            self._eq_pub.publish(cmd)
+
+    def _health(self) -> Health:
+        p = self._last_plan
+        values = {f"dropped_{k}": str(n) for k, n in self._bad.counts.items()}
+        if p is None:
+            return Health(Level.OK, "idle: no route or task", values)
+        values.update(
+            behaviour=str(p.behaviour),
+            reason=p.reason,
+            profile=p.profile_mode,
+            lateral_error_m=f"{p.lateral_error:.3f}",
+        )
+        task = self.core.task
+        if task is not None:
+            values.update(task=task.spec.task_id, state=str(task.state), coverage=f"{task.coverage:.3f}")
+        return Health(Level.OK if p.profile_mode != "emergency" else Level.WARN, p.reason, values)
+
+
+NODE = PlannerNode
+main = make_main(NODE)

@@ -28,6 +28,7 @@ NODES = {
     "v2x_rsu": "roadedge_nodes.v2x_rsu:main",
     "radio_emulator": "roadedge_hil.radio_emulator:main",
     "signal_controller": "roadedge_hil.signal_controller:main",
+    "recorder": "roadedge_nodes.recorder:main",
 }
 
 

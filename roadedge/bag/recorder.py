@@ -12,6 +12,9 @@ that rclpy hands to a ``raw=True`` subscription, and the QoS of the matched publ
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -203,3 +206,39 @@ class BagRecorder:
                 return
             self._closed = True
             self._writer.close()
+
+
+def build_record_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="roadedge record", description="record topics to a rosbag2 bag")
+    p.add_argument("topics", nargs="*", help="topics to record")
+    p.add_argument(
+        "-a", "--all", action="store_true", help="record every topic (except /rosout, /parameter_events)"
+    )
+    p.add_argument(
+        "-o", "--output", type=Path, default=None, help="bag directory (default out/bags/roadedge_<time>)"
+    )
+    p.add_argument("-s", "--storage", choices=STORAGES, default="mcap", help="storage plugin (default mcap)")
+    p.add_argument("--exclude", nargs="+", default=[], help="fnmatch patterns of topics not to record")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--use-sim-time", action="store_true", help="stamp messages with /clock time")
+    return p
+
+
+def record_main(argv: Sequence[str]) -> int:
+    """``roadedge record``: 0 done, 1 bag error, 2 usage error."""
+    parser = build_record_parser()
+    args = parser.parse_args(list(argv))
+    if not args.topics and not args.all:
+        parser.error("name topics to record or pass --all")
+    if args.output is not None and args.output.exists():
+        print(f"roadedge record: {args.output} exists already; not overwriting", file=sys.stderr)
+        return 1
+    glue = importlib.import_module("roadedge_nodes.recorder")
+    try:
+        code: int = glue.record(
+            args.output, args.storage, args.topics, args.all, args.exclude, args.duration, args.use_sim_time
+        )
+    except BagError as err:
+        print(f"roadedge record: {err}", file=sys.stderr)
+        return 1
+    return code

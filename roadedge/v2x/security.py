@@ -418,10 +418,11 @@ class Verifier:
         if aid not in cert.aids:
             raise self.reject("wrong_aid", f"certificate {cert.id!r} does not permit AID {aid}")
         sig = signed["signature"]
-        replay_key = bytes(sig["rSig"]) + bytes(sig["sSig"])
+        tbs_encoded = bytes(_spec().encode("ToBeSignedData", tbs))
+        # a duplicate is the same signed content under the same signature (a forged payload is not)
+        replay_key = hashlib.sha256(tbs_encoded + bytes(sig["rSig"]) + bytes(sig["sSig"])).digest()[:16]
         if replay_key in self._seen:
             raise self.reject("replay", f"duplicate from {cert.id!r}")
-        tbs_encoded = bytes(_spec().encode("ToBeSignedData", tbs))
         try:
             cert.public_key.verify(_sig_der(sig), tbs_encoded + cert.hash, ec.ECDSA(hashes.SHA256()))
         except (InvalidSignature, ValueError) as exc:

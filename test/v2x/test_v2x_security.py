@@ -165,3 +165,12 @@ def test_pki_command(pki_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "id=rsu1" in out and str(MAP_AID) in out
     assert pki.pki_main(["issue", "--dir", str(pki_dir / "nowhere"), "--name", "x"]) == 1
     assert oct((pki_dir / "rsu1.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_forged_copy_of_an_accepted_frame_is_a_bad_signature_not_a_replay(pki_dir: Path) -> None:
+    verifier = _verifier(pki_dir)
+    frame = _signer(pki_dir, "obu1").sign(b"genuine-payload", BSM_AID, NOW)
+    verifier.unwrap(frame, NOW)
+    forged = frame.replace(b"genuine-payload", b"genuine-PAYLOAD")
+    _rejected(verifier, forged, "bad_signature")
+    _rejected(verifier, frame, "replay")

@@ -94,6 +94,14 @@ TARGET_SPEED = _t(
     "control/target_speed", "std_msgs/msg/Float32", "command", "operator / scenario -> speed_controller"
 )
 
+# Cloud link
+CLOUD_REMOTE_STOP = _t(
+    "cloud/remote_stop",
+    "std_msgs/msg/Bool",
+    "latched",
+    "cloud_bridge -> chassis HAL safety watchdog (true: controlled stop, latched until false)",
+)
+
 # HIL rig
 GROUND_TRUTH = _t(
     "hil/ground_truth", "nav_msgs/msg/Odometry", "status", "chassis emulator -> scenario runner, tests"

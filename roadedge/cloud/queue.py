@@ -128,6 +128,15 @@ class StoreAndForwardQueue:
             self._size -= removed
         return removed
 
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     # replay guard of downlink command ids
     def seen(self, command_id: str) -> bool:
         with self._lock:

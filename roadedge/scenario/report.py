@@ -81,6 +81,25 @@ def osm_lines(path: str | Path, origin: GeoOrigin) -> list[MapLine]:
     return out
 
 
+def scenario_map_lines(s: Scenario) -> list[MapLine]:
+    """The scenario's lanelet2 map as lines, if the file and its origin are known (else none)."""
+    if s.map.origin is None:
+        return []
+    file = Path(s.map.file)
+    candidates = (
+        [file] if file.is_absolute() else [Path.cwd() / file, Path(__file__).resolve().parents[2] / file]
+    )
+    if s.source:
+        candidates.append(Path(s.source).resolve().parent / file)
+    for candidate in candidates:
+        if candidate.is_file():
+            try:
+                return osm_lines(candidate, s.map.origin)
+            except (ET.ParseError, OSError, ValueError):
+                return []
+    return []
+
+
 def _map_panel(ax: Axes, s: Scenario, run: RunData, lines: Sequence[MapLine]) -> None:
     styles = {
         "road_border": {"color": "#404040", "lw": 1.6},
@@ -278,11 +297,13 @@ def render_report(
     verdicts: Sequence[Verdict],
     out: str | Path,
     *,
-    map_lines: Sequence[MapLine] = (),
+    map_lines: Sequence[MapLine] | None = None,
     title: str | None = None,
 ) -> Path:
-    """Write the PNG report and return its path."""
+    """Write the PNG report and return its path (map lines default to the scenario's map file)."""
     out = Path(out)
+    if map_lines is None:
+        map_lines = scenario_map_lines(s)
     out.parent.mkdir(parents=True, exist_ok=True)
     t_end = run.end_time or (float(run.ego.t[-1]) if len(run.ego) else s.duration)
     fig = plt.figure(figsize=(13, 12), dpi=100)

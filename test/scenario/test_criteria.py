@@ -236,14 +236,15 @@ def test_collision_when_ignoring_a_pedestrian() -> None:
 
 
 def test_report_png(tmp_path: Path) -> None:
-    from roadedge.scenario.report import osm_lines, render_report
+    from roadedge.scenario.report import osm_lines, render_report, scenario_map_lines
 
     s = load_scenario(scenario_dir() / "demo_sweep_intersection.yaml")
     run = simulate(s)
     map_file = Path(__file__).resolve().parents[2] / s.map.file
     assert s.map.origin is not None
     lines = osm_lines(map_file, s.map.origin) if map_file.exists() else []
-    out = render_report(s, run, evaluate(s, run), tmp_path / "r" / "report.png", map_lines=lines)
+    assert len(scenario_map_lines(s)) == len(lines)
+    out = render_report(s, run, evaluate(s, run), tmp_path / "r" / "report.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")

@@ -10,7 +10,10 @@ venv=${ROADEDGE_VENV:-$root/.venv}
 python=${PYTHON:-python3}
 stamps=$venv/.stamps
 
-log() { printf '[bootstrap] %s\n' "$*"; }
+log() { printf '[bootstrap %s] %s\n' "$(date +%T)" "$*"; }
+# This machine's pip configuration may name local wheel folders that do not exist; pip
+# warns about each of them on every package. Keep the log readable.
+quiet_pip_warnings() { grep -v "^WARNING: Location '.*' is ignored: it is neither a file nor a directory." >&2 || true; }
 
 # step NAME INPUT... : true when NAME must run because its inputs changed
 needs() {
@@ -35,17 +38,17 @@ if [[ ! -x $venv/bin/python ]]; then
     "$python" -m venv "$venv"
 fi
 mkdir -p "$stamps"
-pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+pip_run() { "$venv/bin/python" -m pip --disable-pip-version-check -q "$@" 2> >(quiet_pip_warnings); }
 
 if needs ros-wheels "$root/requirements/ros-jazzy.txt"; then
     log "installing ROS 2 Jazzy wheels"
-    "${pip[@]}" install -r "$root/requirements/ros-jazzy.txt"
+    pip_run install -r "$root/requirements/ros-jazzy.txt"
     done_step ros-wheels
 fi
 
 if needs python-deps "$root/requirements/python.txt"; then
     log "installing Python dependencies"
-    "${pip[@]}" install -r "$root/requirements/python.txt"
+    pip_run install -r "$root/requirements/python.txt"
     done_step python-deps
 fi
 
@@ -88,7 +91,7 @@ fi
 if needs roadedge "$root/setup.py" "$root/setup.cfg" "$root/pyproject.toml" "$root/package.xml" "$root/tools/install_layout.py" \
         "$stamps/python-deps"; then
     log "installing roadedge (editable) and its launch_ros layout"
-    "${pip[@]}" install --no-deps --no-build-isolation -e "$root"
+    pip_run install --no-deps --no-build-isolation -e "$root"
     "$venv/bin/python" "$root/tools/install_layout.py" "$venv"
     done_step roadedge
 fi

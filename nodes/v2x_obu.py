@@ -17,7 +17,7 @@ from typing import Any
 
 from nav_msgs.msg import Odometry
 from roadedge_msgs.msg import Bsm, GeoPoint, VehicleStatus
-from sensor_msgs.msg import NavSatFix
+from sensor_msgs.msg import NavSatFix, NavSatStatus
 
 from roadedge import topics
 from roadedge.config import param
@@ -149,7 +149,11 @@ class V2xObu(V2xNodeBase):
         c: V2xObuConfig = self.config
         fix = self._fix
         now = self.now_s()
-        if fix is None or now - self._fix_time > c.pose_timeout or fix.status.status < 0:
+        if (
+            fix is None
+            or now - self._fix_time > c.pose_timeout
+            or fix.status.status < NavSatStatus.STATUS_FIX
+        ):
             return None
         bsm = Bsm()
         bsm.v2x.sender_id = self.station_id

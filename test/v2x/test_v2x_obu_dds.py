@@ -1,0 +1,157 @@
+"""v2x_obu in-process over DDS: own BSM from localization + vehicle status (event flags) on the radio
+link; received frames -> /v2x/rx/bsm; garbage frames counted, the node keeps working."""
+
+from __future__ import annotations
+
+import math
+import random
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+from rclpy.parameter import Parameter
+from roadedge_msgs.msg import Bsm, GeoPoint, V2xHeader, VehicleStatus
+from roadedge_nodes.v2x_obu import V2xObu
+from sensor_msgs.msg import NavSatFix, NavSatStatus
+
+from roadedge import topics
+from roadedge.v2x import pki, security
+from roadedge.v2x.pipeline import Ingest, Outgo
+from roadedge.v2x.security import DEFAULT_AIDS, Certificate, SecurityPolicy, TrustStore, Verifier
+
+pytestmark = pytest.mark.dds
+
+
+def test_obu_bsm_out_and_frames_in(ros: Any, tmp_path: Path) -> None:
+    pki.init_ca(tmp_path)
+    pki.issue(tmp_path, "obu", [DEFAULT_AIDS["bsmFrame"]])
+    pki.issue(tmp_path, "other", [DEFAULT_AIDS["bsmFrame"]])
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    (trust / "root.cert").write_bytes((tmp_path / "root.cert").read_bytes())
+
+    radio = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # plays the PC5 module
+    radio.bind(("127.0.0.1", 0))
+    radio.settimeout(0.05)
+    obu = V2xObu(
+        context=ros.context,
+        parameter_overrides=[
+            Parameter("bind_port", value=0),
+            Parameter("radio_port", value=radio.getsockname()[1]),
+            Parameter("trust_dir", value=str(trust)),
+            Parameter("cert_file", value=str(tmp_path / "obu.cert")),
+            Parameter("key_file", value=str(tmp_path / "obu.key")),
+            Parameter("station_id", value="00112233AABBCCDD"),
+            Parameter("vehicle_class", value=71),
+        ],
+    )
+    ros.add_node(obu)
+    try:
+        ros.spin_until(lambda: obu.active, timeout=10.0, what="v2x_obu active")
+        assert obu.station is not None and obu.station.link is not None
+        obu_port = obu.station.link.local_address[1]
+
+        fix_pub = ros.node.create_publisher(NavSatFix, topics.LOCALIZATION_GEODETIC.name, 10)
+        odom_pub = ros.node.create_publisher(Odometry, topics.ODOMETRY.name, 10)
+        status_pub = ros.node.create_publisher(VehicleStatus, topics.VEHICLE_STATUS.name, 10)
+        received: list[Bsm] = ros.collect(Bsm, topics.V2X_RX_BSM.name)
+        diags: list[DiagnosticArray] = ros.collect(DiagnosticArray, "/diagnostics")
+
+        fix = NavSatFix(latitude=31.2303, longitude=121.4736, altitude=5.5)
+        fix.status.status = NavSatStatus.STATUS_FIX
+        fix.position_covariance = [0.04, 0.0, 0.0, 0.0, 0.01, 0.0, 0.0, 0.0, 0.1]
+        fix.position_covariance_type = NavSatFix.COVARIANCE_TYPE_DIAGONAL_KNOWN
+        odom = Odometry()
+        yaw = math.radians(30.0)
+        odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
+        status = VehicleStatus(
+            speed=2.5,
+            acceleration=0.3,
+            yaw_rate=0.05,
+            gear=VehicleStatus.GEAR_DRIVE,
+            drive_mode=VehicleStatus.MODE_SWEEPING,
+            hazard_lights_on=True,
+            beacon_light_on=True,
+        )
+        verifier = Verifier(TrustStore([Certificate.load(tmp_path / "root.cert")]), SecurityPolicy())
+        ingest = Ingest(verifier)
+        got: list[Bsm] = []
+
+        def pump() -> bool:
+            fix_pub.publish(fix)
+            odom_pub.publish(odom)
+            status_pub.publish(status)
+            try:
+                frame = radio.recv(65535)
+            except TimeoutError:
+                return False
+            out = ingest(frame)
+            if out is not None and out.msg.speed > 0:
+                got.append(out.msg)
+            return bool(got)
+
+        try:
+            ros.spin_until(pump, timeout=15.0, what="own BSM on the radio link")
+        except AssertionError:
+            raise AssertionError(
+                f"skipped={obu.bsm_skipped} counts={obu.station.counter.counts} sent={obu.station.link.sent}"
+                f" ingest={ingest.counter.counts} {ingest.stats}"
+            ) from None
+        bsm = got[-1]
+        assert bsm.v2x.sender_id == "00112233aabbccdd"
+        assert bsm.position.latitude == pytest.approx(31.2303, abs=1e-7)
+        assert bsm.position.elevation == pytest.approx(5.5, abs=0.05)
+        assert bsm.position_semi_major == pytest.approx(0.2, abs=0.03)
+        assert bsm.heading == pytest.approx(yaw, abs=1e-3)
+        assert bsm.speed == pytest.approx(2.5, abs=0.01)
+        assert bsm.transmission == Bsm.TRANSMISSION_FORWARD
+        assert bsm.event_flags & Bsm.EVENT_HAZARD_LIGHTS
+        assert bsm.lights_in_use == 6  # slowMovingVehicle: sweeping with the beacon on
+        assert bsm.vehicle_class == 71 and bsm.length == pytest.approx(5.6)
+        assert verifier.counter.total() == 0
+
+        # frames in: a signed BSM from another vehicle, then garbage of every kind
+        other = security.Signer(
+            security.load_key(tmp_path / "other.key"), Certificate.load(tmp_path / "other.cert"), 0.0
+        )
+        msg = Bsm()
+        msg.v2x.sender_id = "0102030405060708"
+        msg.position = GeoPoint(latitude=31.2305, longitude=121.4738, elevation=4.0)
+        msg.speed, msg.heading, msg.length, msg.width = 8.0, 0.0, 4.5, 1.8
+        frame = Outgo(other)(msg)
+        assert frame is not None
+        rng = random.Random(1)
+        garbage = [b"", b"\x03", frame[: len(frame) // 2], bytes(9000), frame[:-1] + b"\x00"]
+        garbage += [bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200))) for _ in range(20)]
+        for g in garbage:
+            radio.sendto(g, ("127.0.0.1", obu_port))
+        radio.sendto(frame, ("127.0.0.1", obu_port))
+        ros.spin_until(
+            lambda: any(b.speed == pytest.approx(8.0) for b in received), timeout=10.0, what="rx BSM"
+        )
+        rx = next(b for b in received if b.speed == pytest.approx(8.0))
+        assert (
+            rx.v2x.security_verdict == V2xHeader.VERDICT_VERIFIED and rx.v2x.sender_id == "0102030405060708"
+        )
+        assert rx.v2x.header.stamp.sec > 0
+
+        def dropped() -> int:
+            values: dict[str, str] = {}
+            for arr in diags:
+                for st in arr.status:
+                    if st.name == "v2x_obu: radio":
+                        values = {kv.key: kv.value for kv in st.values}
+            return int(values.get("decode_failures", 0)) + int(values.get("security_rejections", 0))
+
+        ros.spin_until(lambda: dropped() >= len(garbage), timeout=10.0, what="garbage frames counted")
+        assert obu.active
+    finally:
+        radio.close()
+        obu.trigger_deactivate()
+        obu.on_safe_stop()
+        obu.close_device()
+        ros.executor.remove_node(obu)
+        obu.destroy_node()

@@ -29,6 +29,7 @@ NODES = {
     "radio_emulator": "roadedge_hil.radio_emulator:main",
     "signal_controller": "roadedge_hil.signal_controller:main",
     "recorder": "roadedge_nodes.recorder:main",
+    "cloud_bridge": "roadedge_nodes.cloud_bridge:main",
 }
 
 

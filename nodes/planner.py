@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path as FsPath
 from typing import Any
 
 from roadedge_msgs.msg import Advisory as AdvisoryMsg
@@ -14,6 +15,8 @@ from roadedge_msgs.msg import (
     AdvisoryArray,
     Bsm,
     ObjectArray,
+    Rsi,
+    Rsm,
     Spat,
     TaskProgress,
     Trajectory,
@@ -24,24 +27,54 @@ from roadedge_msgs.msg import (
 from roadedge_msgs.srv import CancelTask, StartSweepTask
 
 from roadedge import topics
-from roadedge.config import param
+from roadedge.config import ConfigError, param
 from roadedge.diagnostics import EventCounter, Health, Level
 from roadedge.planning import behaviours as bh
 from roadedge.planning.lanelet_map import MapError, RoadMap, load_sites
-from roadedge.planning.planner import Inputs, Plan, Planner
-from roadedge.planning.sweeping import CurbSegmentSpec, SweepTaskSpec
+from roadedge.planning.planner import Inputs, Plan, Planner, PlannerParams
+from roadedge.planning.sweeping import CurbSegmentSpec, SweepParams, SweepTaskSpec
+from roadedge.planning.tasks import route_from_path, sweep_task_from_curb_line
 from roadedge.planning.v2x_link import PhaseSignal, PhaseStep, V2xLink
 from roadedge.ros.node import RoadedgeNode, make_main
 
 
 @dataclass(frozen=True)
 class PlannerConfig:
-    sites_file: str = param("config/maps/sites.yaml", help="site table (maps, origins, V2X links)")
-    site: str = param("demo_intersection", help="site name in sites_file")
+    sites_file: str = param("", help="site table; empty = config/maps/sites.yaml of the package")
+    site: str = param("demo_intersection", help="site of sites_file: lanelet2 map, origin, V2X link")
     rate: float = param(10.0, help="planning rate, Hz", low=1.0, high=50.0)
     vehicle_width: float = param(2.0, help="m", low=0.5)
     base_to_front: float = param(4.4, help="m, rear axle to front bumper", low=0.5)
+    lane_speed_cap: float = param(8.0, help="m/s, highest speed planned anywhere", low=0.5, high=30.0)
     input_timeout: float = param(1.0, help="s after which objects / V2X inputs are dropped", low=0.1)
+    task_kind: str = param(
+        "", help="mission at start: '' (wait for a task), route or sweep", choices=("", "route", "sweep")
+    )
+    task_path: list[float] = param(
+        [0.0], help="mission polyline x0, y0, x1, y1, ... (m, map): lane centre (route) or curb line (sweep)"
+    )
+    task_id: str = param("task", help="task id of the start mission")
+    task_target_speed: float = param(2.5, help="m/s of the start mission", low=0.1, high=30.0)
+    task_curb_side: str = param("right", help="curb side of a sweep mission", choices=("right", "left"))
+    task_curb_offset: float = param(
+        1.2, help="m from the curb line to the vehicle centre line (sweep)", low=0.0
+    )
+    route_goal_lanelet: int = param(0, help="lane following from the matched lanelet to this one (0 = none)")
+
+
+ROADSIDE_RSM = 4  # ObjectSource.ROADSIDE_RSM
+_RSM_CLASS = {1: bh.CLASS_VEHICLE, 2: bh.CLASS_CYCLIST, 3: bh.CLASS_PEDESTRIAN}  # RsmParticipant TYPE_*
+
+
+def _sites_file(configured: str) -> FsPath:
+    if configured:
+        return FsPath(configured)
+    path = FsPath(__file__).resolve().parent.parent / "config/maps/sites.yaml"
+    if not path.is_file():
+        from ament_index_python.packages import get_package_share_directory
+
+        path = FsPath(get_package_share_directory("roadedge")) / "config/maps/sites.yaml"
+    return path
 
 
 def _yaw(q: Any) -> float:
@@ -55,17 +88,28 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         c = self.config
-        sites = load_sites(c.sites_file)
-        if c.site not in sites:
-            raise MapError(f"site {c.site!r} not in {c.sites_file}")
-        site = sites[c.site]
-        self.road = RoadMap.from_site(site)
-        link = V2xLink.load(site.v2x_link) if site.v2x_link is not None else None
-        self.core = Planner(self.road, link)
+        path = _sites_file(c.sites_file)
+        try:
+            sites = load_sites(path)
+            if c.site not in sites:
+                raise MapError(f"site {c.site!r} not in {path} ({sorted(sites)})")
+            site = sites[c.site]
+            self.road = RoadMap.from_site(site)
+            link = V2xLink.load(site.v2x_link) if site.v2x_link is not None else None
+        except MapError as exc:
+            raise ConfigError(f"node 'planner': {exc}") from exc
+        cap = min(c.lane_speed_cap, c.task_target_speed) if c.task_kind == "route" else c.lane_speed_cap
+        params = PlannerParams(lane_speed_cap=cap, sweep=SweepParams(vehicle_width=c.vehicle_width))
+        self.core = Planner(self.road, link, params)
+        self._route_pending = c.route_goal_lanelet != 0
+        if c.task_kind:
+            self._start_mission(c)
         self._bad = EventCounter()
         self._ego: bh.Ego | None = None
         self._acc = 0.0
         self._objects: tuple[float, list[bh.Obstacle]] = (-math.inf, [])
+        self._rsm: dict[str, tuple[float, list[bh.Obstacle]]] = {}
+        self._rsi: dict[str, tuple[float, list[bh.RsiZone]]] = {}
         self._signals: dict[tuple[int, int], tuple[float, PhaseSignal]] = {}
         self._evs: dict[str, tuple[float, bh.EmergencyVehicle]] = {}
         self._equipment: WorkEquipmentStatus | None = None
@@ -79,6 +123,8 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         self.subscription(topics.V2X_RX_SPAT, self._on_spat)
         self.subscription(topics.V2X_RX_BSM, self._on_bsm)
         self.subscription(topics.EQUIPMENT_STATUS, self._on_equipment)
+        self.subscription(topics.V2X_RX_RSM, self._on_rsm)
+        self.subscription(topics.V2X_RX_RSI, self._on_rsi)
         self.create_service(StartSweepTask, "planning/start_sweep_task", self._on_start)
         self.create_service(CancelTask, "planning/cancel_task", self._on_cancel)
         self.create_timer(1.0 / c.rate, self._tick)
@@ -161,6 +207,100 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
     def _on_equipment(self, msg: WorkEquipmentStatus) -> None:
         self._equipment = msg
 
+    def _start_mission(self, c: PlannerConfig) -> None:
+        xy = c.task_path
+        if len(xy) < 4 or len(xy) % 2:
+            raise ConfigError("node 'planner': task_path needs x, y pairs of two or more points")
+        points = [(float(xy[i]), float(xy[i + 1])) for i in range(0, len(xy), 2)]
+        try:
+            if c.task_kind == "route":
+                self.core.set_route(route_from_path(self.road, points))
+            else:
+                spec = sweep_task_from_curb_line(
+                    self.road,
+                    points,
+                    c.task_curb_side,
+                    c.task_curb_offset,
+                    c.task_target_speed,
+                    c.vehicle_width,
+                    c.task_id,
+                )
+                self.core.start_sweep(spec)
+        except (MapError, ValueError) as exc:
+            raise ConfigError(f"node 'planner': mission from task_path: {exc}") from exc
+        ids = self.core.ref.lanelet_ids if self.core.ref else []
+        self.get_logger().info(f"mission {c.task_kind} {c.task_id}: lanelets {ids}")
+
+    def _on_rsm(self, msg: Rsm) -> None:
+        g = msg.reference_position
+        if not (math.isfinite(g.latitude) and math.isfinite(g.longitude)):
+            self._reject("rsm_reference")
+            return
+        ox, oy, _ = self.road.to_local(g.latitude, g.longitude, 0.0)
+        out = []
+        for p in msg.participants:
+            if not (math.isfinite(p.position.x) and math.isfinite(p.position.y)):
+                self._reject("rsm_participant")
+                continue
+            sp = p.speed if math.isfinite(p.speed) else 0.0
+            hd = p.heading if math.isfinite(p.heading) else 0.0
+            kind = _RSM_CLASS.get(int(p.type), bh.CLASS_UNKNOWN)
+            out.append(
+                bh.Obstacle(
+                    f"rsm:{msg.v2x.sender_id}:{p.ptc_id}",
+                    kind,
+                    ox + p.position.x,
+                    oy + p.position.y,
+                    sp * math.cos(hd),
+                    sp * math.sin(hd),
+                    max(float(p.length), 0.5),
+                    max(float(p.width), 0.5),
+                    ROADSIDE_RSM,
+                )
+            )
+        self._rsm[msg.v2x.sender_id] = (self.now_s(), out)
+
+    def _on_rsi(self, msg: Rsi) -> None:
+        g = msg.reference_position
+        if not (math.isfinite(g.latitude) and math.isfinite(g.longitude)):
+            self._reject("rsi_reference")
+            return
+        ox, oy, _ = self.road.to_local(g.latitude, g.longitude, 0.0)
+
+        def paths(items: Any) -> tuple[tuple[tuple[tuple[float, float], ...], float], ...]:
+            return tuple(
+                (tuple((ox + q.x, oy + q.y) for q in rp.points), float(rp.radius))
+                for rp in items
+                if rp.points
+            )
+
+        zones = [
+            bh.RsiZone(
+                f"{msg.v2x.sender_id}:e{e.rte_id}",
+                False,
+                int(e.event_type),
+                ox + e.position.x,
+                oy + e.position.y,
+                float(e.radius),
+                paths(e.reference_paths),
+                e.description,
+            )
+            for e in msg.events
+        ] + [
+            bh.RsiZone(
+                f"{msg.v2x.sender_id}:s{s.rts_id}",
+                True,
+                int(s.sign_type),
+                ox + s.position.x,
+                oy + s.position.y,
+                math.nan,
+                paths(s.reference_paths),
+                s.description,
+            )
+            for s in msg.signs
+        ]
+        self._rsi[msg.v2x.sender_id] = (self.now_s(), zones)
+
     # --- services ---------------------------------------------------------------------------------------
     def _on_start(self, req: Any, resp: Any) -> Any:
         t = req.task
@@ -202,18 +342,33 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
 
     # --- planning ---------------------------------------------------------------------------------------
     def _tick(self) -> None:
-        if self._ego is None or self.core.ref is None:
+        if self._ego is None:
+            return
+        if self._route_pending:
+            self._route_pending = False
+            hit = self.road.match(self._ego.x, self._ego.y, self._ego.yaw)
+            try:
+                if hit is None:
+                    raise MapError("vehicle not on a lanelet")
+                self.core.set_route(self.road.route(hit[0], self.config.route_goal_lanelet))
+            except MapError as exc:
+                self.get_logger().error(f"no route to lanelet {self.config.route_goal_lanelet}: {exc}")
+        if self.core.ref is None:
             return
         now = self.now_s()
         tmo = self.config.input_timeout
         eq = self._equipment
-        objects = self._objects[1] if now - self._objects[0] < tmo else []
+        objects = list(self._objects[1]) if now - self._objects[0] < tmo else []
+        for t, obs in self._rsm.values():
+            if now - t < tmo:
+                objects.extend(obs)
         inp = Inputs(
             ego=self._ego,
             acceleration=self._acc,
             objects=objects,
             emergency_vehicles=[ev for t, ev in self._evs.values() if now - t < tmo],
             signals={k: v for k, (t, v) in self._signals.items() if now - t < tmo},
+            rsi=[z for t, zs in self._rsi.values() if now - t < 10.0 * tmo for z in zs],
             bin_full=bool(eq.bin_full) if eq is not None else False,
             water_low=bool(eq.water_low) if eq is not None else False,
             equipment_fault=bool(eq.fault_codes) if eq is not None else False,

@@ -230,20 +230,24 @@ class SweepTask:
         ids = road.connect([seg.lanelet_id for seg in spec.segments])
         ref = curb_ref_line(road, ids, side, spec.curb_offset + 0.5 * params.vehicle_width)
         segs = []
+        notes = []
         for seg in spec.segments:
             info = road.lanelets[seg.lanelet_id]
-            if road.lanelets[seg.lanelet_id].edge(side) is None:
-                raise MapError(
-                    f"segment {seg.segment_id}: lanelet {seg.lanelet_id} has no curb on the {side}"
-                )
             end = info.length if not math.isfinite(seg.end_s) else min(seg.end_s, info.length)
             start = max(0.0, seg.start_s)
             if end - start < 0.5:
-                raise MapError(f"segment {seg.segment_id} is shorter than 0.5 m")
+                notes.append(f"segment {seg.segment_id} shorter than 0.5 m: skipped")
+                continue
+            if info.edge(side) is None:  # e.g. across an intersection: the lane bound continues the line
+                notes.append(f"segment {seg.segment_id}: no curb on the {side}, following the lane bound")
             a = ref.station(seg.lanelet_id, *info.centerline.point_at(start))
             b = ref.station(seg.lanelet_id, *info.centerline.point_at(end))
             segs.append((min(a, b), max(a, b)))
-        return cls(spec=spec, ref=ref, segments=segs, params=params, swept=[[] for _ in segs])
+        if not segs:
+            raise MapError("no sweepable segment in the task: " + "; ".join(notes))
+        return cls(
+            spec=spec, ref=ref, segments=segs, params=params, swept=[[] for _ in segs], message="; ".join(notes)
+        )
 
     @property
     def total_length(self) -> float:

@@ -75,10 +75,11 @@ def graph_factory(name: str) -> Any:
 
 
 def replay_bench(args: argparse.Namespace, work: Path) -> tuple[float, bool, str]:
+    from roadedge_nodes.recorder import play_through
+
     from roadedge.bag.recorder import BagRecorder
     from roadedge.bag.regression import compare_bags
     from roadedge.bag.replay import BagSource, PlayOptions
-    from roadedge_nodes.recorder import play_through
 
     inputs = args.inputs or synthetic_inputs(work / "inputs", args.duration)
     factors = []

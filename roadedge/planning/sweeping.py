@@ -245,9 +245,8 @@ class SweepTask:
             segs.append((min(a, b), max(a, b)))
         if not segs:
             raise MapError("no sweepable segment in the task: " + "; ".join(notes))
-        return cls(
-            spec=spec, ref=ref, segments=segs, params=params, swept=[[] for _ in segs], message="; ".join(notes)
-        )
+        swept: list[list[tuple[float, float]]] = [[] for _ in segs]
+        return cls(spec=spec, ref=ref, segments=segs, params=params, swept=swept, message="; ".join(notes))
 
     @property
     def total_length(self) -> float:

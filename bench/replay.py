@@ -97,7 +97,8 @@ def replay_bench(args: argparse.Namespace, work: Path) -> tuple[float, bool, str
         outs.append(out)
         print(
             f"replay {k + 1}: {run.stats.messages} inputs, {run.stats.clock_ticks} clock steps, "
-            f"{run.stats.bag_seconds:.1f} s of bag in {wall:.2f} s wall = {factors[-1]:.1f}x; outputs {run.outputs}",
+            f"{run.stats.bag_seconds:.1f} s of bag in {wall:.2f} s wall = {factors[-1]:.1f}x; "
+            f"outputs {run.outputs}",
             flush=True,
         )
     comparison = compare_bags(outs[0], outs[1], args.outputs, compare_time=True)
@@ -175,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
-        f"RESULT speed_factor={speed:.1f} identical={str(identical).lower()} cpu_cores={cpu:.2f} rss_mb={rss:.0f}"
+        f"RESULT speed_factor={speed:.1f} identical={str(identical).lower()} "
+        f"cpu_cores={cpu:.2f} rss_mb={rss:.0f}"
     )
     return 0 if identical else 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,7 @@ def test_vehicle_bridge_uplink_remote_stop_and_sweep_task(
         # unsigned / foreign-signed stops never reach the chassis topic
         ident = node.identity
         stranger = ec.generate_private_key(ec.SECP256R1())
-        now = __import__("time").time()
+        now = time.time()
         forged = {
             "schema": SCHEMA, "command": "remote_stop", "command_id": "x1", "target": "sw-0001",
             "issued_at": now, "expires_at": now + 60, "data": {"action": "stop"},

@@ -37,6 +37,7 @@ from rosgraph_msgs.msg import Clock
 
 from roadedge import topics as topic_table
 from roadedge.bag.errors import BagError
+from roadedge.bag.live import LiveView
 from roadedge.bag.recorder import BagRecorder, QosSpec
 from roadedge.bag.replay import NS, BagMessage, BagSource, Player, PlayOptions, PlayStats
 from roadedge.config import param
@@ -57,6 +58,12 @@ class RecorderConfig:
     exclude: list[str] = param([], help="fnmatch patterns of topics never to record")
     discovery_period: float = param(0.5, help="s between graph scans for new topics", low=0.05, high=60.0)
     depth: int = param(100, help="subscription queue depth", low=1, high=100000)
+    live_port: int = param(
+        0,
+        help="also serve a Foxglove live view on this localhost port (0: off; needs foxglove-sdk)",
+        low=0,
+        high=65535,
+    )
 
 
 def qos_spec(profile: QoSProfile) -> QosSpec:
@@ -108,6 +115,13 @@ class Recorder(RoadedgeNode[RecorderConfig]):
         else:
             self._owns_bag = False
         self.bag = bag
+        self.live: LiveView | None = None
+        if c.live_port:
+            try:
+                self.live = LiveView(port=c.live_port, definitions=bag.definitions)
+                self.get_logger().info(f"Foxglove live view on ws://127.0.0.1:{self.live.port}")
+            except BagError as err:  # missing package or port in use: record anyway, say why no live view
+                self.get_logger().error(f"no live view: {err}")
         self._wanted = [self.resolve_topic_name(t) for t in c.topics]
         self._subs: dict[str, Any] = {}
         self.errors = 0
@@ -145,6 +159,8 @@ class Recorder(RoadedgeNode[RecorderConfig]):
         try:
             cls = message_type(msgtype)
             self.bag.add_topic(name, msgtype, offers)
+            if self.live is not None:
+                self.live.add_topic(name, msgtype)
         except (BagError, ImportError, AttributeError, ValueError) as err:
             self._subs[name] = None  # do not retry every scan
             self.get_logger().error(f"cannot record {name} ({msgtype}): {err}")
@@ -156,8 +172,11 @@ class Recorder(RoadedgeNode[RecorderConfig]):
         self.get_logger().info(f"recording {name} ({msgtype}, {qos.reliability.name.lower()})")
 
     def _on_message(self, topic: str, data: bytes) -> None:
+        stamp = self.get_clock().now().nanoseconds
+        if self.live is not None:
+            self.live.log(topic, stamp, data)
         try:
-            self.bag.write(topic, self.get_clock().now().nanoseconds, data)
+            self.bag.write(topic, stamp, data)
         except BagError as err:
             with self._lock:
                 self.errors += 1
@@ -183,6 +202,9 @@ class Recorder(RoadedgeNode[RecorderConfig]):
     def on_safe_stop(self) -> None:
         if self._owns_bag:
             self.bag.close()
+        if self.live is not None:
+            self.live.close()
+            self.live = None
 
     def destroy_node(self) -> None:
         self.on_safe_stop()
@@ -423,6 +445,7 @@ def record(
     exclude: Sequence[str],
     duration: float | None,
     use_sim_time: bool,
+    live_port: int = 0,
 ) -> int:
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     try:
@@ -436,6 +459,7 @@ def record(
                 Parameter("exclude", value=list(exclude)),
                 Parameter("storage", value=storage),
                 Parameter("use_sim_time", value=use_sim_time),
+                Parameter("live_port", value=live_port),
             ],
             config_source="roadedge record",
         )

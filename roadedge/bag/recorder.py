@@ -221,6 +221,13 @@ def build_record_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", nargs="+", default=[], help="fnmatch patterns of topics not to record")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--use-sim-time", action="store_true", help="stamp messages with /clock time")
+    p.add_argument(
+        "--live",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="also serve a Foxglove live view on ws://127.0.0.1:PORT (needs foxglove-sdk)",
+    )
     return p
 
 
@@ -236,7 +243,14 @@ def record_main(argv: Sequence[str]) -> int:
     glue = importlib.import_module("roadedge_nodes.recorder")
     try:
         code: int = glue.record(
-            args.output, args.storage, args.topics, args.all, args.exclude, args.duration, args.use_sim_time
+            args.output,
+            args.storage,
+            args.topics,
+            args.all,
+            args.exclude,
+            args.duration,
+            args.use_sim_time,
+            args.live,
         )
     except BagError as err:
         print(f"roadedge record: {err}", file=sys.stderr)

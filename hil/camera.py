@@ -534,12 +534,35 @@ def random_world(
     lanes = int(rng.integers(2, 5))
     road_width = lanes * float(rng.uniform(3.0, 3.7))
     cam = camera.extrinsics
-    road_yaw = cam.yaw + float(rng.normal(0, 0.15))
-    lateral = float(rng.uniform(-0.4, 0.4)) * road_width
-    x0 = cam.x - math.sin(road_yaw) * lateral
-    y0 = cam.y + math.cos(road_yaw) * lateral
-    patches, curbs = street_patches(rng, road_width, lanes, road_yaw, x0, y0)
-    scenery = curbs + random_scenery(rng, road_width, road_yaw, x0, y0)
+    layout = rng.random()
+    bands: list[tuple[float, float, float]] = []  # (x0, y0, yaw) of each road, for placing actors
+    if layout < 0.35:  # an intersection ahead (the rig's sites)
+        lanes = 2 * int(rng.integers(1, 3))
+        road_width = lanes * float(rng.uniform(3.0, 3.7))
+        # the camera stands on one of the roads (or its sidewalk), looking roughly along it
+        d = float(rng.uniform(5.0, 35.0))
+        road_yaw = cam.yaw + float(rng.normal(0.0, 0.3))
+        lat = float(rng.uniform(-1.0, 1.0)) * (road_width / 2 + 1.0)
+        x0 = cam.x + d * math.cos(road_yaw) - lat * math.sin(road_yaw)
+        y0 = cam.y + d * math.sin(road_yaw) + lat * math.cos(road_yaw)
+        p0, b0 = intersection_parts(rng, road_width / 2, lanes)
+        patches, scenery = place(p0, b0, x0, y0, road_yaw)
+        bands = [(x0, y0, road_yaw), (x0, y0, road_yaw + math.pi / 2)]
+    else:
+        if layout < 0.55:  # a road crossing the view in front of the camera
+            road_yaw = cam.yaw + math.pi / 2 + float(rng.normal(0, 0.3))
+            d = float(rng.uniform(4.0, 25.0))
+            x0, y0 = cam.x + d * math.cos(cam.yaw), cam.y + d * math.sin(cam.yaw)
+        else:
+            road_yaw = cam.yaw + float(rng.normal(0, 0.2))
+            lateral = float(rng.uniform(-0.4, 0.4)) * road_width
+            x0 = cam.x - math.sin(road_yaw) * lateral
+            y0 = cam.y + math.cos(road_yaw) * lateral
+        patches, curbs = street_patches(rng, road_width, lanes, road_yaw, x0, y0)
+        scenery = curbs + random_scenery(rng, road_width, road_yaw, x0, y0)
+        bands = [(x0, y0, road_yaw)]
+    # nothing built on top of the camera
+    scenery = [b for b in scenery if math.hypot(b.x - cam.x, b.y - cam.y) > max(b.length, b.width) / 2 + 2.0]
     if n_actors is None:
         n_actors = int(rng.integers(1, 9))
     half_fov = math.atan2(camera.intrinsics.width / 2, camera.intrinsics.fx)
@@ -554,9 +577,13 @@ def random_world(
             rng_m = float(3.0 + 22.0 * rng.random() ** 1.3)
         bearing = cam.yaw + float(rng.uniform(-1.0, 1.0)) * half_fov * 0.95
         x, y = cam.x + rng_m * math.cos(bearing), cam.y + rng_m * math.sin(bearing)
-        across = -math.sin(road_yaw) * (x - x0) + math.cos(road_yaw) * (y - y0)
-        if abs(across) > road_width / 2 + 2.0:
-            continue  # stay on the road and the sidewalk
+        on_road = [
+            (byaw, abs(-math.sin(byaw) * (x - bx) + math.cos(byaw) * (y - by)) <= road_width / 2 + 2.0)
+            for bx, by, byaw in bands
+        ]
+        if not any(ok for _, ok in on_road):
+            continue  # stay on the roads and sidewalks
+        road_yaw = next(byaw for byaw, ok in on_road if ok)
         radius = {"pedestrian": 0.5, "cyclist": 1.0, "vehicle": 3.0, "obstacle": 0.6}[kind]
         if any(math.hypot(x - px, y - py) < radius + pr for px, py, pr in placed):
             continue
@@ -660,9 +687,9 @@ def labelled_truth(
 # ---------------------------------------------------------------- scenario actors and the HIL node
 
 
-def intersection_world(seed: int = 0, half_width: float = 7.0, lanes: int = 4) -> World:
-    """The rig's sites: two straight roads crossing at the origin (curbs at +-half_width)."""
-    rng = np.random.default_rng(seed)
+def intersection_parts(rng: np.random.Generator, half_width: float = 7.0, lanes: int = 4,
+                       ) -> tuple[list[GroundPatch], list[Box3]]:  # fmt: skip
+    """Two straight roads crossing at the origin (curbs at +-half_width), buildings in the corner blocks."""
     patches: list[GroundPatch] = []
     scenery: list[Box3] = []
     for yaw in (0.0, math.pi / 2):
@@ -674,7 +701,59 @@ def intersection_world(seed: int = 0, half_width: float = 7.0, lanes: int = 4) -
             for side in (1.0, -1.0):
                 a, b = along, side * (half_width + 0.1)
                 scenery.append(Box3(c * a - s * b, s * a + c * b, 0.0, seg, 0.2, 0.15, yaw, (170, 170, 175)))
-    return World(patches=tuple(patches), scenery=tuple(scenery))
+    for qx in (1.0, -1.0):
+        for qy in (1.0, -1.0):
+            a = half_width + float(rng.uniform(6.0, 10.0))
+            while a < 120.0:
+                ln = float(rng.uniform(8, 25))
+                depth = float(rng.uniform(6, 12))
+                h = float(rng.uniform(4, 25))
+                off = half_width + float(rng.uniform(6.0, 10.0)) + depth / 2
+                scenery.append(
+                    Box3(qx * (a + ln / 2), qy * off, 0.0, ln, depth, h, 0.0, _colour(rng, 60, 220))
+                )
+                scenery.append(
+                    Box3(qx * off, qy * (a + ln / 2), 0.0, depth, ln, h, 0.0, _colour(rng, 60, 220))
+                )
+                a += ln + float(rng.uniform(2, 10))
+            a = half_width + float(rng.uniform(3.0, 8.0))
+            while a < 100.0:
+                side = half_width + float(rng.uniform(0.6, 1.5))
+                for px, py in ((qx * a, qy * side), (qx * side, qy * a)):
+                    if rng.random() < 0.5:
+                        scenery.append(
+                            Box3(px, py, 0.0, 0.15, 0.15, float(rng.uniform(4, 8)), 0.0, (120, 120, 125))
+                        )
+                    else:
+                        scenery.append(Box3(px, py, 0.0, 0.3, 0.3, 2.2, 0.0, (40, 60, 90)))
+                        green = (
+                            int(rng.integers(20, 70)),
+                            int(rng.integers(90, 160)),
+                            int(rng.integers(20, 80)),
+                        )
+                        scenery.append(Box3(px, py, 2.2, 2.5, 2.5, float(rng.uniform(1.5, 3.0)), 0.3, green))
+                a += float(rng.uniform(10, 25))
+    return patches, scenery
+
+
+def place(patches: Sequence[GroundPatch], boxes: Sequence[Box3], x: float, y: float, yaw: float,
+          ) -> tuple[list[GroundPatch], list[Box3]]:  # fmt: skip
+    """Patches and boxes moved from the origin to pose (x, y, yaw)."""
+    c, s = math.cos(yaw), math.sin(yaw)
+
+    def tf(px: float, py: float) -> tuple[float, float]:
+        return x + c * px - s * py, y + s * px + c * py
+
+    out_p = [GroundPatch(tuple(tf(px, py) for px, py in p.points), p.colour, p.z) for p in patches]
+    out_b = [Box3(*tf(b.x, b.y), b.z, b.length, b.width, b.height, b.yaw + yaw, b.colour) for b in boxes]
+    return out_p, out_b
+
+
+def intersection_world(seed: int = 0, half_width: float = 7.0, lanes: int = 4) -> World:
+    """The rig's sites: a four-way intersection at the origin (config/maps demo_intersection geometry)."""
+    rng = np.random.default_rng(seed)
+    patches, scenery = intersection_parts(rng, half_width, lanes)
+    return World(ground_colour=_colour(rng, 60, 140), patches=tuple(patches), scenery=tuple(scenery))
 
 
 def actor_from_object(

@@ -6,9 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
-from roadedge.perception.geometry import Extrinsics, Intrinsics, PinholeCamera
-from roadedge.perception.images import ImageError, from_bgr, to_bgr
 from roadedge_hil.camera import (
     World,
     actor_from_object,
@@ -19,6 +16,9 @@ from roadedge_hil.camera import (
     render,
     vehicle,
 )
+
+from roadedge.perception.geometry import Extrinsics, Intrinsics, PinholeCamera
+from roadedge.perception.images import ImageError, from_bgr, to_bgr
 
 
 def test_encodings_and_padded_rows() -> None:

@@ -264,7 +264,12 @@ def _timeline_panel(ax: Axes, s: Scenario, run: RunData, t_end: float) -> None:
         if event.end is not None and event.end > event.t:
             ax.add_patch(Rectangle((event.t, y - 0.3), event.end - event.t, 0.6, color="#9467bd", alpha=0.5))
         else:
-            ax.plot([event.t], [y], marker="|", ms=12, color="#9467bd")
+            ax.plot([event.t], [y], marker="|", ms=12, mew=2, color="#9467bd", clip_on=False, zorder=5)
+        if event.text:
+            text = event.text if len(event.text) <= 60 else event.text[:57] + "..."
+            ax.annotate(
+                text, (event.t, y), xytext=(5, 3), textcoords="offset points", fontsize=6, color="#555555"
+            )
     by_type: dict[str, list[float]] = {}
     for adv in run.advisories:
         by_type.setdefault(adv.type, []).append(adv.t)

@@ -108,6 +108,7 @@ class ChassisEcu:
         self._threads: list[threading.Thread] = []
         self.command_log: list[tuple[float, dict[str, FieldValue]]] = []  # (time, DBW_DriveCmd fields)
         self.log_commands = False
+        self.last_tx: dict[str, float] = {}  # frame name -> time of its last transmission
 
     # --- faults -----------------------------------------------------------------------------
     def inject(self, fault: str, active: bool, value: float = 0.0) -> tuple[bool, str]:
@@ -152,13 +153,18 @@ class ChassisEcu:
                 self.handle_frame(msg)
 
     def handle_frame(self, msg: can.Message) -> None:
-        if "can_loss" in self.faults or msg.is_error_frame:
+        now = self._clock()
+        if msg.is_error_frame:
             return
         codec = self.map.lookup(msg.arbitration_id, msg.is_extended_id)
         if codec is None or codec.section not in ("vehicle_command", "equipment_command"):
             return
+        if "can_loss" in self.faults:
+            if self.log_commands and codec is self.map.frames("vehicle_command")[0]:
+                # on the wire, though the deaf ECU ignores it (the benchmark times the HAL)
+                self.command_log.append((now, codec.decode(bytes(msg.data), check_counter=False).fields))
+            return
         decoded = codec.decode(bytes(msg.data))
-        now = self._clock()
         with self.lock:
             if not decoded.ok:
                 self.counters.rx_rejected += 1
@@ -249,6 +255,7 @@ class ChassisEcu:
                         arbitration_id=codec.frame_id, data=bytes(data), is_extended_id=codec.is_extended_id
                     )
                 )
+                self.last_tx[codec.name] = self._clock()
 
     def _send(self, msg: can.Message) -> None:
         try:

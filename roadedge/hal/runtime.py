@@ -6,13 +6,15 @@ sends each command frame whose cycle is due; an e-stop input wakes it at once fo
 extra frame. A receive thread decodes status frames (checksum and counter checked),
 feeds the watchdog (speed, steering, e-stop input) and hands merged status fields to the
 caller. A send or receive error, or a bus-off error frame, marks the bus down; the
-transmit thread reopens it every ``reconnect_s`` and sends the controlled stop first.
+transmit thread reopens it (at once if it had been up for ``reconnect_s``, else every
+``reconnect_s``) and sends the latched controlled stop first.
 
 Everything here is ROS-free: the chassis HAL node, the benchmark and the tests drive it.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -65,6 +67,7 @@ class ChassisRuntime:
         on_event: Callable[[str, str], None] | None = None,
         reconnect_s: float = 0.5,
         equipment_timeout_s: float = 1.0,
+        realtime_priority: int = 0,
     ) -> None:
         self.map = canmap
         self._open_bus = open_bus
@@ -72,6 +75,7 @@ class ChassisRuntime:
         self._on_status = on_status
         self._on_event = on_event
         self.reconnect_s = reconnect_s
+        self.realtime_priority = realtime_priority
         self.equipment_timeout_s = equipment_timeout_s
         self.lock = threading.RLock()
         self.watchdog = SafetyWatchdog(limits or SafetyLimits(), clock())
@@ -96,6 +100,7 @@ class ChassisRuntime:
             (f, max(1, round(f.cycle_s / self.cycle_s))) for f in cmd_frames
         ]
         self.sent_stop_at: float | None = None  # first time a stop frame went out (bench)
+        self.tx_log: list[float] | None = None  # set to [] to record regular-cycle send times (bench)
 
     # --- inputs from the node ---------------------------------------------------------------
     def command(self, fields: Mapping[str, Any], age: float = 0.0) -> bool:
@@ -190,13 +195,24 @@ class ChassisRuntime:
         self._disconnect()
 
     # --- transmit -----------------------------------------------------------------------------
+    def _apply_priority(self) -> None:
+        """SCHED_FIFO for this thread when configured (needs CAP_SYS_NICE; refused -> counted)."""
+        if self.realtime_priority <= 0 or not hasattr(os, "sched_setscheduler"):
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+        except OSError as err:
+            self._event("realtime_priority_refused", repr(err))
+
     def _tx_loop(self) -> None:
+        self._apply_priority()
         tick = 0
         next_time = self._clock()
         last_reconnect = -1e9
         while not self._stop.is_set():
             if self._down_at is not None:
-                last_reconnect, self._down_at = max(last_reconnect, self._down_at), None
+                # reopen at once after a bus that had been up for a while; a flapping one waits
+                last_reconnect, self._down_at = max(last_reconnect, self._connected_at), None
             if self._bus is None and self._clock() - last_reconnect >= self.reconnect_s:
                 last_reconnect = self._clock()
                 self.stats.reconnects += 1
@@ -251,12 +267,15 @@ class ChassisRuntime:
             for msg in frames:
                 bus.send(msg, timeout=self.cycle_s)
                 self.stats.tx_frames += 1
+            if self.tx_log is not None and not extra and not force_all and len(self.tx_log) < 100000:
+                self.tx_log.append(self._clock())
         except (can.CanError, OSError, ValueError) as err:
             self.stats.tx_errors += 1
             self._bus_down(f"send failed: {err}")
 
     # --- receive ------------------------------------------------------------------------------
     def _rx_loop(self) -> None:
+        self._apply_priority()
         while not self._stop.is_set():
             bus = self._bus
             if bus is None:

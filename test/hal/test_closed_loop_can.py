@@ -45,7 +45,7 @@ class Loop:
     def drive(
         self,
         speed: float = 1.0,
-        until: float = 0.6,
+        until: float = 0.4,
         equipment: dict[str, object] | None = None,
         **extra: object,
     ) -> None:

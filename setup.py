@@ -19,7 +19,7 @@ NODES = {
     "gnss_emulator": "roadedge_hil.gnss_emulator:main",
     "perception": "roadedge_nodes.perception:main",
     "roadside_perception": "roadedge_nodes.roadside_perception:main",
-    "hil_camera": "roadedge_hil.camera:main",
+    "camera": "roadedge_hil.camera:main",
     "chassis_hal": "roadedge_nodes.chassis_hal:main",
     "chassis_ecu": "roadedge_hil.chassis_ecu:main",
     "equipment_modbus": "roadedge_nodes.equipment_modbus:main",

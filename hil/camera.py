@@ -13,6 +13,7 @@ rendered (pinhole).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -783,6 +784,7 @@ def actor_from_object(
     return random_actor(rng, "obstacle", x, y, yaw)
 
 
+@functools.lru_cache(maxsize=1)
 def _node_class() -> type:
     """The thin publisher node (built lazily: importing this module never needs rclpy)."""
     from dataclasses import dataclass as _dc

@@ -240,6 +240,13 @@ def evaluate(card_path: Path, seeds: range, threads: int) -> dict[str, Any]:
     return out
 
 
+def _rel(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
+
 def write_card(
     out: Path, metrics: dict[str, Any], args: argparse.Namespace, steps: int, seconds: float
 ) -> Path:
@@ -267,8 +274,8 @@ def write_card(
         "max_detections": 100,
         "training": {
             "command": f"tools/with_env.sh python tools/train_detector.py --frames {args.frames} "
-            f"--steps {args.steps} --minutes {args.minutes} --seed {args.seed} --out {args.out.relative_to(ROOT)}"
-            + (f" --resume {args.resume}" if args.resume else ""),
+            f"--steps {args.steps} --minutes {args.minutes} --seed {args.seed} --out {_rel(args.out)}"
+            + (f" --resume {_rel(args.resume)}" if args.resume else ""),
             "data": f"{args.frames} frames rendered by hil/camera.py random_frame(seed) for seeds "
             f"0..{args.frames - 1} (640x480, letterboxed to {IN_W}x{IN_H}); vehicle (1.2-2.8 m) and "
             "roadside (4-8 m) camera poses, 1-8 actors at 3-45 m, random lighting, blur and noise",
@@ -314,6 +321,11 @@ def main() -> int:
         help="weights saved here after training (not committed)",
     )
     ap.add_argument("--resume", type=Path, default=None, help="start from these weights (a --checkpoint)")
+    ap.add_argument(
+        "--export-only",
+        action="store_true",
+        help="no training: export and evaluate --resume weights (re-export after a failed card write)",
+    )
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -343,7 +355,7 @@ def main() -> int:
     budget = args.minutes * 60
     step = 0
     model.train()
-    while step < args.steps and time.time() - t_start < budget:
+    while not args.export_only and step < args.steps and time.time() - t_start < budget:
         idx = rng.choice(len(images), args.batch, replace=False)
         batch = images[idx].copy()
         tg = [targets[i].copy() for i in idx]
@@ -378,7 +390,18 @@ def main() -> int:
 
     model.eval()
     args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.checkpoint)
+    if not args.export_only:
+        torch.save(model.state_dict(), args.checkpoint)
+        (args.checkpoint.with_suffix(".json")).write_text(f'{{"steps": {step}, "seconds": {seconds:.0f}}}')
+    else:
+        import json
+
+        info = (
+            json.loads(args.resume.with_suffix(".json").read_text())
+            if args.resume.with_suffix(".json").exists()
+            else {}
+        )
+        step, seconds = int(info.get("steps", args.steps)), float(info.get("seconds", 0.0))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out.with_suffix(".onnx")
     torch.onnx.export(

@@ -155,49 +155,48 @@ def _solve_lp(
 ) -> FloatArray | None:
     n = s.size
     ds = np.diff(s)
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
-    ub: list[float] = []
-    r = 0
-
-    def add(coeffs: dict[int, float], bound: float) -> None:
-        nonlocal r
-        for c, val in coeffs.items():
-            rows.append(r)
-            cols.append(c)
-            vals.append(val)
-        ub.append(bound)
-        r += 1
-
-    # acceleration limits per segment: -dec <= (b1 - b0) / (2 ds) <= acc
-    for i in range(n - 1):
-        k = 1.0 / (2.0 * ds[i])
-        add({i + 1: k, i: -k}, limits.max_acceleration)
-        add({i + 1: -k, i: k}, limits.max_deceleration)
-    # jerk between segments i-1 and i, at point i
-    for i in range(1, n - 1):
-        vr = float(ref[i])
-        if vr < 1e-3:
-            continue
-        dsm = 0.5 * (ds[i - 1] + ds[i])
-        ka, kb = 1.0 / (2.0 * ds[i]), 1.0 / (2.0 * ds[i - 1])
-        # a_i - a_(i-1) = ka (b_(i+1) - b_i) - kb (b_i - b_(i-1))
-        coeffs = {i + 1: ka, i: -ka - kb, i - 1: kb}
-        scale = vr / dsm
-        add({c: scale * v for c, v in coeffs.items()}, limits.max_jerk)
-        add({c: -scale * v for c, v in coeffs.items()}, limits.max_jerk)
+    k = 1.0 / (2.0 * ds)  # a_i = k_i (b_(i+1) - b_i)
+    seg = np.arange(n - 1)
+    # acceleration: k (b1 - b0) <= acc and -k (b1 - b0) <= dec
+    acc_rows = [
+        (np.concatenate((seg, seg)), np.concatenate((seg + 1, seg)), np.concatenate((k, -k))),
+        (np.concatenate((seg, seg)), np.concatenate((seg + 1, seg)), np.concatenate((-k, k))),
+    ]
+    rows = [acc_rows[0][0], acc_rows[1][0] + (n - 1)]
+    cols = [acc_rows[0][1], acc_rows[1][1]]
+    vals = [acc_rows[0][2], acc_rows[1][2]]
+    ub = [np.full(n - 1, limits.max_acceleration), np.full(n - 1, limits.max_deceleration)]
+    r = 2 * (n - 1)
+    # jerk at interior point i: (v_ref / ds_mid) * (a_i - a_(i-1)) within +-jerk
+    idx = np.arange(1, n - 1)
+    idx = idx[ref[idx] >= 1e-3]
+    if idx.size:
+        dsm = 0.5 * (ds[idx - 1] + ds[idx])
+        scale = ref[idx] / dsm
+        ka, kb = k[idx], k[idx - 1]
+        c_next, c_here, c_prev = scale * ka, scale * (-ka - kb), scale * kb
+        m = idx.size
+        for sign in (1.0, -1.0):
+            rr = np.arange(r, r + m)
+            rows.append(np.concatenate((rr, rr, rr)))
+            cols.append(np.concatenate((idx + 1, idx, idx - 1)))
+            vals.append(sign * np.concatenate((c_next, c_here, c_prev)))
+            ub.append(np.full(m, limits.max_jerk))
+            r += m
     if a0 is not None and math.isfinite(a0) and v0 > 0.05:
         # first segment's acceleration within one jerk step of the current acceleration
-        k = 1.0 / (2.0 * ds[0])
         slack = limits.max_jerk * ds[0] / max(v0, 0.1)
-        add({1: k, 0: -k}, a0 + slack)
-        add({1: -k, 0: k}, -(a0 - slack))
-    a_ub = csr_matrix((vals, (rows, cols)), shape=(r, n))
-    bounds = [(0.0, float(vm) ** 2) for vm in vmax]
+        for sign, bound in ((1.0, a0 + slack), (-1.0, -(a0 - slack))):
+            rows.append(np.array([r, r]))
+            cols.append(np.array([1, 0]))
+            vals.append(sign * np.array([k[0], -k[0]]))
+            ub.append(np.array([bound]))
+            r += 1
+    a_ub = csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n))
+    bounds = np.column_stack((np.zeros(n), vmax**2))
     bounds[0] = (v0 * v0, v0 * v0)
     weights = -np.concatenate(([0.5 * ds[0]], 0.5 * (ds[1:] + ds[:-1]), [0.5 * ds[-1]]))
-    res = linprog(weights, A_ub=a_ub, b_ub=np.asarray(ub), bounds=bounds, method="highs")
+    res = linprog(weights, A_ub=a_ub, b_ub=np.concatenate(ub), bounds=bounds, method="highs")
     if res.status != 0:
         return None
     b = np.clip(np.asarray(res.x, dtype=np.float64), 0.0, None)

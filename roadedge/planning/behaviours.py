@@ -235,7 +235,7 @@ class SignalParams:
     comfort_deceleration: float = 1.5  # m/s^2
     max_deceleration: float = 3.0  # m/s^2, the most the vehicle brakes for a signal
     reaction_time: float = 0.5  # s, planning + actuation latency
-    glosa_min_speed: float = 2.0  # m/s: advising slower than this is not useful
+    glosa_min_speed: float = 1.0  # m/s: advising slower than this is not useful
     glosa_margin: float = 1.0  # s after the green starts / before it ends
     glosa_horizon: float = 300.0  # m: beyond this no advice
     stop_margin: float = 0.15  # m: the front bumper stops this far before the line

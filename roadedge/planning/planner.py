@@ -30,6 +30,7 @@ class PlannerParams:
     horizon: float = 80.0  # m ahead
     backward: float = 3.0  # m behind the rear axle kept in the trajectory
     ds: float = 0.5  # m between trajectory points
+    profile_ds: float = 1.0  # m between the speed profile's points (the programme's size)
     lane_speed_cap: float = 8.0  # m/s overall cap
     limits: MotionLimits = field(default_factory=MotionLimits)
     objects: bh.ObjectParams = field(default_factory=bh.ObjectParams)
@@ -181,7 +182,7 @@ class Planner:
         task_ended = self.task is not None and not self.task.active
 
         # speed caps and stops
-        vmax = np.array([min(ref.speed_limit_at(float(s)), p.lane_speed_cap) for s in s_axis])
+        vmax = np.minimum(ref.speed_limits_at(s_axis), p.lane_speed_cap)
         if sweeping and self.task is not None:
             vmax = np.minimum(vmax, self.task.spec.max_speed)
         kap = base.curvature
@@ -217,12 +218,18 @@ class Planner:
             stop_s = max(stop_s, s_ego + 0.05)
 
         # profile from the vehicle's station
-        k0 = int(np.searchsorted(s_axis, s_ego))
-        k0 = min(max(k0, 0), len(s_axis) - 1)
-        s_prof = np.concatenate(([s_ego], s_axis[k0:][s_axis[k0:] > s_ego + 1e-3]))
+        # (on a coarser grid: each point capped by the lowest cap since the previous point)
+        end = float(s_axis[-1])
+        s_prof = np.arange(s_ego, end, p.profile_ds)
+        s_prof = np.append(s_prof, end) if end - s_prof[-1] > 1e-3 else s_prof
         if s_prof.size < 2:
             s_prof = np.array([s_ego, s_ego + p.ds])
         v_prof_max = np.interp(s_prof, s_axis, vmax)
+        ahead = s_axis > s_ego
+        for j in range(1, s_prof.size):
+            m = ahead & (s_axis > s_prof[j - 1]) & (s_axis <= s_prof[j])
+            if m.any():
+                v_prof_max[j] = min(v_prof_max[j], float(vmax[m].min()))
         prof = plan_speed_profile(
             s_prof,
             v_prof_max,

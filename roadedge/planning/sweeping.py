@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from roadedge.planning.geometry import Path
+from roadedge.planning.geometry import FloatArray, Path
 from roadedge.planning.lanelet_map import MapError, RoadMap
 
 # TaskProgress STATE_*
@@ -110,6 +110,12 @@ class RefLine:
 
     def speed_limit_at(self, s: float) -> float:
         return self.speed_limits[self.index_at(s)]
+
+    def speed_limits_at(self, s: FloatArray) -> FloatArray:
+        i = np.clip(
+            np.searchsorted(np.asarray(self.starts), s, side="right") - 1, 0, len(self.lanelet_ids) - 1
+        )
+        return np.asarray(np.asarray(self.speed_limits)[i], dtype=np.float64)
 
     def lanelet_at(self, s: float) -> int:
         return self.lanelet_ids[self.index_at(s)]

@@ -151,7 +151,8 @@ class BagSource:
 
     @property
     def storage(self) -> str:
-        return "mcap" if type(self._reader.storage).__name__.lower().startswith("mcap") else "sqlite3"
+        files = [self.path] if self.path.is_file() else list(self.path.iterdir())
+        return "mcap" if any(f.suffix == ".mcap" for f in files) else "sqlite3"
 
     def select(self, topics: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[str]:
         """Bag topics matching any ``topics`` pattern (all if empty) and no ``exclude`` pattern (fnmatch)."""

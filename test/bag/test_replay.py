@@ -80,6 +80,7 @@ def jazzy_bag(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 def test_bag_from_ros2_bag_record(jazzy_bag: Path) -> None:
     with BagSource(jazzy_bag) as source:
         assert source.message_count == 32 and source.duration_s == pytest.approx(2.0)
+        assert source.storage == ("mcap" if any(f.suffix == ".mcap" for f in jazzy_bag.iterdir()) else "sqlite3")
         assert {t.name: (t.msgtype, t.count) for t in source.topics.values()} == {
             "/chatter": ("std_msgs/msg/String", 21),
             "/v2x/rx/spat": ("roadedge_msgs/msg/Spat", 11),

@@ -29,6 +29,7 @@ from roadedge_msgs.srv import CancelTask, StartSweepTask
 from roadedge import topics
 from roadedge.config import ConfigError, param
 from roadedge.diagnostics import EventCounter, Health, Level
+from roadedge.localization.geodesy import GeodeticOrigin, MapFrame
 from roadedge.planning import behaviours as bh
 from roadedge.planning.lanelet_map import MapError, RoadMap, load_sites
 from roadedge.planning.planner import Inputs, Plan, Planner, PlannerParams
@@ -98,6 +99,8 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
             link = V2xLink.load(site.v2x_link) if site.v2x_link is not None else None
         except MapError as exc:
             raise ConfigError(f"node 'planner': {exc}") from exc
+        o = site.origin
+        self.frame = MapFrame(GeodeticOrigin(o.latitude, o.longitude, o.elevation))
         cap = min(c.lane_speed_cap, c.task_target_speed) if c.task_kind == "route" else c.lane_speed_cap
         params = PlannerParams(lane_speed_cap=cap, sweep=SweepParams(vehicle_width=c.vehicle_width))
         self.core = Planner(self.road, link, params)
@@ -192,7 +195,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         if not (math.isfinite(g.latitude) and math.isfinite(g.longitude)):
             self._reject("bsm_position")
             return
-        x, y, _ = self.road.to_local(g.latitude, g.longitude, 0.0)
+        x, y, _ = self.frame.to_map(g.latitude, g.longitude, self.frame.origin.altitude)
         ev = bh.EmergencyVehicle(
             msg.v2x.sender_id,
             x,
@@ -236,7 +239,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         if not (math.isfinite(g.latitude) and math.isfinite(g.longitude)):
             self._reject("rsm_reference")
             return
-        ox, oy, _ = self.road.to_local(g.latitude, g.longitude, 0.0)
+        ox, oy, _ = self.frame.to_map(g.latitude, g.longitude, self.frame.origin.altitude)
         out = []
         for p in msg.participants:
             if not (math.isfinite(p.position.x) and math.isfinite(p.position.y)):
@@ -265,7 +268,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         if not (math.isfinite(g.latitude) and math.isfinite(g.longitude)):
             self._reject("rsi_reference")
             return
-        ox, oy, _ = self.road.to_local(g.latitude, g.longitude, 0.0)
+        ox, oy, _ = self.frame.to_map(g.latitude, g.longitude, self.frame.origin.altitude)
 
         def paths(items: Any) -> tuple[tuple[tuple[tuple[float, float], ...], float], ...]:
             return tuple(

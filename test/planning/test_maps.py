@@ -119,3 +119,16 @@ def test_missing_lanelet2_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(builtins, "__import__", no_lanelet2)
     with pytest.raises(MapError, match="lanelet2 is not installed"):
         lanelet_map.require_lanelet2()
+
+
+def test_lanelet2_projection_agrees_with_the_localization_map_frame() -> None:
+    from roadedge.localization.geodesy import GeodeticOrigin, MapFrame
+
+    site = SITES["demo_intersection"]
+    o = site.origin
+    frame = MapFrame(GeodeticOrigin(o.latitude, o.longitude, o.elevation))
+    m = road("demo_intersection")
+    for x, y in [(0.0, 0.0), (90.0, -7.0), (-500.0, 300.0)]:
+        lat, lon, alt = m.to_geodetic(x, y, 0.0)
+        fx, fy, _ = frame.to_map(lat, lon, alt)
+        assert (fx, fy) == pytest.approx((x, y), abs=0.01)

@@ -153,3 +153,14 @@ def test_errors(tmp_path: Path) -> None:
             rec.write("/y", 1, b"")
     with pytest.raises(BagError, match="closed"):
         rec.write("/x", 1, b"\x00\x01\x00\x00")
+
+
+def test_record_command_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from roadedge.bag.recorder import record_main
+
+    with pytest.raises(SystemExit) as info:
+        record_main([])
+    assert info.value.code == 2 and "name topics to record or pass --all" in capsys.readouterr().err
+    (tmp_path / "taken").mkdir()
+    assert record_main(["/chatter", "-o", str(tmp_path / "taken")]) == 1
+    assert "exists already" in capsys.readouterr().err

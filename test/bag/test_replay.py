@@ -80,7 +80,9 @@ def jazzy_bag(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 def test_bag_from_ros2_bag_record(jazzy_bag: Path) -> None:
     with BagSource(jazzy_bag) as source:
         assert source.message_count == 32 and source.duration_s == pytest.approx(2.0)
-        assert source.storage == ("mcap" if any(f.suffix == ".mcap" for f in jazzy_bag.iterdir()) else "sqlite3")
+        assert source.storage == (
+            "mcap" if any(f.suffix == ".mcap" for f in jazzy_bag.iterdir()) else "sqlite3"
+        )
         assert {t.name: (t.msgtype, t.count) for t in source.topics.values()} == {
             "/chatter": ("std_msgs/msg/String", 21),
             "/v2x/rx/spat": ("roadedge_msgs/msg/Spat", 11),
@@ -237,3 +239,12 @@ def test_replay_command_info_check_and_errors(
     assert err.startswith("roadedge replay: ") and str(cut) in err
     assert replay_main([str(jazzy_bag), "--topics", "/nope"]) == 1
     assert "has no topic /nope" in capsys.readouterr().err
+
+
+def test_replay_command_mode_errors(jazzy_bag: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert replay_main([str(jazzy_bag), "--deterministic"]) == 1
+    assert "name it with --profile" in capsys.readouterr().err
+    assert replay_main([str(jazzy_bag), "--record", "/tmp/x"]) == 1
+    assert "need --deterministic" in capsys.readouterr().err
+    assert replay_main([str(jazzy_bag), "--remap", "/a=/b"]) == 1
+    assert "not of the form" in capsys.readouterr().err

@@ -52,6 +52,7 @@ class ChassisHalConfig:
     estop_decel: float = param(5.0, help="m/s^2 of the emergency stop", low=0.1)
     integrity_max_errors: int = param(3, help="checksum/counter rejections within the window -> stop", low=1)
     integrity_window: float = param(1.0, help="s", low=0.01)
+    realtime_priority: int = param(0, help="SCHED_FIFO priority of the CAN threads (0: off)", low=0, high=99)
     feedback_grace: float = param(1.0, help="s after (re)connecting before missing feedback counts", low=0.0)
 
 
@@ -154,6 +155,7 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
             on_event=lambda kind, text: self.get_logger().warning(text),
             reconnect_s=c.reconnect_period,
             equipment_timeout_s=c.equipment_timeout,
+            realtime_priority=c.realtime_priority,
         )
         cycle_ms = self.runtime.cycle_s * 1e3
         self.get_logger().info(

@@ -36,6 +36,7 @@ ACTOR_HEIGHTS = {
 class ScenarioWorldConfig:
     scenario: str = param(help="scenario YAML file")
     rate: float = param(20.0, help="ground-truth rate, Hz", low=1.0, high=200.0)
+    epoch: float = param(0.0, help="unix time of scenario t = 0 (the sim clock's start)", low=0.0)
 
 
 def actor_object(actor: Actor, index: int, state: tuple[float, float, float, float]) -> Object:
@@ -79,7 +80,7 @@ class ScenarioWorld(RoadedgeNode[ScenarioWorldConfig]):
         return msg
 
     def _publish(self) -> None:
-        self._pub.publish(self.objects_at(self.now_s()))
+        self._pub.publish(self.objects_at(self.now_s() - self.config.epoch))
 
 
 NODE = ScenarioWorld

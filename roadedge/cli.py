@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:  # their own parsers take every remaining argument
+        return _delegate(argv[0])(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import socket
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -59,16 +61,21 @@ def yaw_of(msg: Odometry) -> float:
 class ScenarioMonitor(Node):
     """Collects what the criteria need, as a test bench would: ground truth, advisories, progress."""
 
-    def __init__(self, scenario: Scenario, context: Any = None) -> None:
+    def __init__(self, scenario: Scenario, context: Any = None, epoch: float = 0.0) -> None:
         super().__init__(
             "hil_monitor", context=context, parameter_overrides=[Parameter("use_sim_time", value=True)]
         )
         self.scenario = scenario
+        self.epoch = epoch  # unix time of scenario t = 0 on the sim clock
         self.ego: list[tuple[float, float, float, float, float]] = []
         self.advisories: list[criteria.AdvisoryEvent] = []
         self.progress: list[criteria.ProgressSample] = []
         self.events: list[criteria.RunEvent] = []
         self.clock_seen = 0.0
+        self.diagnostics: dict[str, tuple[int, str]] = {}
+        self.create_subscription(
+            DiagnosticArray, topics.DIAGNOSTICS.name, self._on_diagnostics, qos_for(topics.DIAGNOSTICS)
+        )
         self.create_subscription(
             Odometry, topics.GROUND_TRUTH.name, self._on_truth, qos_for(topics.GROUND_TRUTH)
         )
@@ -81,13 +88,17 @@ class ScenarioMonitor(Node):
         self.create_subscription(Clock, topics.CLOCK.name, self._on_clock, qos_for(topics.CLOCK))
 
     def t(self) -> float:
-        return float(self.get_clock().now().nanoseconds) * 1e-9
+        return (self.get_clock().now().nanoseconds - int(self.epoch) * 1_000_000_000) * 1e-9
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self.diagnostics[status.name] = (int.from_bytes(status.level, "little"), status.message)
 
     def _on_clock(self, msg: Clock) -> None:
-        self.clock_seen = msg.clock.sec + msg.clock.nanosec * 1e-9
+        self.clock_seen = (msg.clock.sec - self.epoch) + msg.clock.nanosec * 1e-9
 
     def _on_truth(self, msg: Odometry) -> None:
-        t = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        t = (msg.header.stamp.sec - self.epoch) + msg.header.stamp.nanosec * 1e-9
         if self.ego and t <= self.ego[-1][0]:
             return
         p = msg.pose.pose.position
@@ -144,6 +155,7 @@ class SimClock:
     """Publishes /clock in steps; a step goes out only when the monitor saw the previous one."""
 
     def __init__(self, node: Node, monitor: ScenarioMonitor, step: float, rate: float | None) -> None:
+        self.epoch = monitor.epoch
         self._pub = node.create_publisher(Clock, topics.CLOCK.name, qos_for(topics.CLOCK))
         self._monitor = monitor
         self.step = step
@@ -151,34 +163,158 @@ class SimClock:
         self.now = 0.0
 
     def publish(self, t: float) -> None:
+        # integer nanoseconds: epoch + t as one float would lose the step's precision
+        total = int(self.epoch) * 1_000_000_000 + round(t * 1e9)
         msg = Clock()
-        msg.clock.sec = int(t)
-        msg.clock.nanosec = round((t - int(t)) * 1e9)
+        msg.clock.sec, msg.clock.nanosec = divmod(total, 1_000_000_000)
         self._pub.publish(msg)
 
-    def advance(self, stop: threading.Event, timeout: float = 5.0) -> bool:
+    def advance(self, stop: threading.Event, timeout: float = 30.0) -> bool:
         """Next step; False if the graph did not follow within timeout (wall) seconds."""
         self.now += self.step
         self.publish(self.now)
         deadline = time.monotonic() + timeout
-        while self._monitor.clock_seen + 1e-9 < self.now:
+        while self._monitor.clock_seen + 1e-6 < self.now:
             if stop.is_set() or time.monotonic() > deadline:
                 return False
             time.sleep(0.0005)
         return True
 
 
-def default_stack(scenario: Scenario) -> list[NodeSpec]:
-    """Nodes of a scenario run. Node executables not installed yet are left out (with a note)."""
-    pose = scenario.initial_pose
+@dataclass
+class RunContext:
+    """What a stack builder may use: the run folder, the sim epoch, and rig devices to stop at the end."""
+
+    run_dir: Path
+    epoch: float
+    devices: list[Any] = field(default_factory=list)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def v2x_rig(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
+    """Radio emulator between the RSU and the vehicle's OBU, the RSU with its signal controllers."""
+    from roadedge_hil.radio_emulator import Channel, RadioEmulator, Station
+
+    from roadedge.localization.geodesy import GeodeticOrigin, MapFrame
+
+    rsu = scenario.v2x.rsu
+    if rsu is None or scenario.map.origin is None:
+        return []
+    origin = scenario.map.origin
+    frame = MapFrame(GeodeticOrigin(origin.lat, origin.lon, origin.alt))
+    lat, lon, _ = frame.to_geodetic(rsu.position.x, rsu.position.y, 0.0)
+    rsu_port, obu_port, feed_port = free_udp_port(), free_udp_port(), free_udp_port()
+    stations = [Station("rsu", 0, rsu_port, latitude=lat, longitude=lon), Station("obu", 0, obu_port)]
+    channel = Channel(
+        loss=scenario.v2x.loss,
+        latency_ms=scenario.v2x.latency * 1000.0,
+        jitter_ms=scenario.v2x.jitter * 1000.0,
+        range_m=rsu.range,
+        seed=scenario.seed,
+    )
+    radio = RadioEmulator(stations, channel)
+    radio.start()
+    ctx.devices.append(radio)
+    pki = "v2x/test_pki"
+    common = {"security_policy": "enforce", "trust_dir": "v2x/trust"}
     return [
-        NodeSpec("scenario_world", {"scenario": str(scenario.source or "")}),
+        NodeSpec(
+            "scenario_signals",
+            {"scenario": str(scenario.source or ""), "epoch": ctx.epoch, "rsu_port": feed_port},
+        ),
+        NodeSpec(
+            "v2x_rsu",
+            {
+                **common,
+                "bind_port": rsu_port,
+                "radio_port": stations[0].radio_port,
+                "signal_feed_port": feed_port,
+                "cert_file": f"{pki}/rsu1.cert",
+                "key_file": f"{pki}/rsu1.key",
+                "map_file": "v2x/maps/demo_intersection.yaml",
+                "spat_name": scenario.name,
+            },
+        ),
+        NodeSpec(
+            "v2x_obu",
+            {
+                **common,
+                "bind_port": obu_port,
+                "radio_port": stations[1].radio_port,
+                "cert_file": f"{pki}/obu1.cert",
+                "key_file": f"{pki}/obu1.key",
+                "vehicle_length": scenario.vehicle.length,
+                "vehicle_width": scenario.vehicle.width,
+            },
+        ),
+    ]
+
+
+def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
+    """The rig's emulators, the roadside, and the unchanged vehicle stack, parameterised from the scenario."""
+    pose = scenario.initial_pose
+    origin = scenario.map.origin
+    geodetic = (
+        {"origin_latitude": origin.lat, "origin_longitude": origin.lon, "origin_altitude": origin.alt}
+        if origin
+        else {}
+    )
+    gnss_link = str(ctx.run_dir / "gnss0")
+    return [
+        # the rig
+        NodeSpec("scenario_world", {"scenario": str(scenario.source or ""), "epoch": ctx.epoch}),
         NodeSpec(
             "chassis_emulator",
             {"initial_x": pose.x, "initial_y": pose.y, "initial_yaw": pose.yaw, "status_rate": 50.0},
         ),
-        NodeSpec("speed_controller", {"target_speed": scenario.task.target_speed}),
+        NodeSpec("gnss_emulator", {"link": gnss_link, "seed": scenario.seed, **geodetic}),
+        # the roadside and the radio
+        *v2x_rig(scenario, ctx),
+        # the vehicle
+        NodeSpec("gnss_receiver", {"port": gnss_link}),
+        NodeSpec("localization", geodetic),
+        NodeSpec(
+            "planner",
+            {"vehicle_width": scenario.vehicle.width, "base_to_front": scenario.vehicle.base_to_front},
+        ),
+        NodeSpec("controller", {}),
     ]
+
+
+def sweep_task_request(scenario: Scenario) -> Any:
+    """The StartSweepTask request an operator would send for the scenario's curb line."""
+    from roadedge_msgs.msg import CurbSegment as CurbSegmentMsg
+    from roadedge_msgs.srv import StartSweepTask
+
+    from roadedge.planning.lanelet_map import RoadMap, load_sites
+    from roadedge.scenario.task_link import curb_segments, planner_curb_offset
+
+    sites = load_sites(PACKAGE_ROOT / "config" / "maps" / "sites.yaml")
+    site = next(s for s in sites.values() if Path(s.map_file).name == Path(scenario.map.file).name)
+    road_map = RoadMap.from_site(site)
+    request = StartSweepTask.Request()
+    task = request.task
+    task.task_id = scenario.task.task_id
+    task.curb_offset = planner_curb_offset(scenario)
+    task.max_speed = scenario.task.target_speed
+    task.side_brush_speed, task.main_brush_speed = 10.0, 12.0
+    task.suction_fan_speed, task.water_spray_flow = 0.8, 4.0
+    for seg in curb_segments(scenario.task, road_map):
+        task.segments.append(
+            CurbSegmentMsg(
+                segment_id=seg.segment_id,
+                lanelet_id=seg.lanelet_id,
+                side=CurbSegmentMsg.SIDE_LEFT if seg.side == "left" else CurbSegmentMsg.SIDE_RIGHT,
+                start_s=seg.start_s,
+                end_s=seg.end_s,
+            )
+        )
+    return request
 
 
 @dataclass
@@ -189,6 +325,7 @@ class RunResult:
     report: Path | None
     bag: Path | None
     wall_time: float
+    diagnostics: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -216,7 +353,7 @@ def run_scenario(
     scenario: Scenario,
     out_dir: Path,
     *,
-    stack: Callable[[Scenario], list[NodeSpec]] = default_stack,
+    stack: Callable[[Scenario, RunContext], list[NodeSpec]] = default_stack,
     rate: float | None = None,
     step: float = 0.02,
     progress: Callable[[float, float], None] | None = None,
@@ -228,9 +365,11 @@ def run_scenario(
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
+    ctx = RunContext(out_dir.resolve(), epoch=float(int(time.time())))
+    task_request = sweep_task_request(scenario)
     try:
-        nodes = create_stack(stack(scenario), context)
-        monitor = ScenarioMonitor(scenario, context)
+        nodes = create_stack(stack(scenario, ctx), context)
+        monitor = ScenarioMonitor(scenario, context, ctx.epoch)
         clock_node = rclpy.create_node("hil_clock", context=context)
         clock = SimClock(clock_node, monitor, step, rate)
         executor = make_executor(1, context)
@@ -239,6 +378,7 @@ def run_scenario(
         spinner = threading.Thread(target=_spin, args=(executor, stop), daemon=True)
         spinner.start()
         clock.publish(0.0)
+        _start_task(clock_node, scenario, monitor, stop, task_request)
         wall_start = time.monotonic()
         last_report = 0.0
         while clock.now < scenario.duration - 1e-9 and not stop.is_set():
@@ -267,11 +407,51 @@ def run_scenario(
         executor.shutdown()
         for node in [*nodes, monitor, clock_node]:
             node.destroy_node()
-        return RunResult(scenario, verdicts, run, report_path, None, time.monotonic() - started)
+        return RunResult(
+            scenario, verdicts, run, report_path, None, time.monotonic() - started, dict(monitor.diagnostics)
+        )
     finally:
         stop.set()
+        for device in ctx.devices:
+            device.stop()
         if context.ok():
             rclpy.shutdown(context=context)
+
+
+def _call(node: Node, srv_type: Any, name: str, request: Any, stop: threading.Event) -> str:
+    """Call a service of the stack (spun by the runner's executor thread); the answer as text."""
+    client = node.create_client(srv_type, name)
+    if not client.wait_for_service(timeout_sec=10.0):
+        return f"no {name} service"
+    future = client.call_async(request)
+    deadline = time.monotonic() + 10.0
+    while not future.done() and time.monotonic() < deadline and not stop.is_set():
+        time.sleep(0.01)
+    response = future.result() if future.done() else None
+    node.destroy_client(client)
+    return "no answer" if response is None else str(response.message)
+
+
+def _start_task(
+    node: Node, scenario: Scenario, monitor: ScenarioMonitor, stop: threading.Event, task_request: Any
+) -> None:
+    """What the operator does at the start of a shift: initialise localization, dispatch the task."""
+    from roadedge_msgs.srv import ResetLocalization, StartSweepTask
+
+    reset = ResetLocalization.Request(use_pose=True)
+    reset.pose.header.frame_id = "map"
+    pose = scenario.initial_pose
+    reset.pose.pose.pose.position.x, reset.pose.pose.pose.position.y = pose.x, pose.y
+    reset.pose.pose.pose.orientation.z, reset.pose.pose.pose.orientation.w = (
+        math.sin(pose.yaw / 2),
+        math.cos(pose.yaw / 2),
+    )
+    for i, var in enumerate((0.25, 0.25, 1.0, 0.01, 0.01, 0.01)):
+        reset.pose.pose.covariance[i * 7] = var
+    text = _call(node, ResetLocalization, "localization/reset", reset, stop)
+    monitor.events.append(criteria.RunEvent(0.0, "localization", f"reset at the start pose: {text}"))
+    text = _call(node, StartSweepTask, "planning/start_sweep_task", task_request, stop)
+    monitor.events.append(criteria.RunEvent(0.0, "task", f"sweep task {scenario.task.task_id}: {text}"))
 
 
 def _spin(executor: Any, stop: threading.Event) -> None:
@@ -313,6 +493,12 @@ def hil_main(argv: list[str]) -> int:
             print(f"  t = {t:5.1f} / {total:.0f} s", flush=True)
 
     result = run_scenario(scenario, out, rate=args.rate, progress=show)
+    if not args.quiet:
+        for event in result.run.events:
+            print(f"  event t={event.t:.1f} s {event.kind}: {event.text}")
+        for name, (level, message) in sorted(result.diagnostics.items()):
+            if level > 0:
+                print(f"  diagnostics {['OK', 'WARN', 'ERROR', 'STALE'][min(level, 3)]} {name}: {message}")
     print()
     print(criteria.format_table(result.verdicts))
     print(f"verdict: {'PASS' if result.passed else 'FAIL'}  ({result.wall_time:.0f} s wall)")

@@ -63,7 +63,7 @@ class PlannerConfig:
     route_goal_lanelet: int = param(0, help="lane following from the matched lanelet to this one (0 = none)")
 
 
-ROADSIDE_RSM = 4  # ObjectSource.ROADSIDE_RSM
+V2X_BSM, ROADSIDE_RSM = 3, 4  # ObjectSource types
 _RSM_CLASS = {1: bh.CLASS_VEHICLE, 2: bh.CLASS_CYCLIST, 3: bh.CLASS_PEDESTRIAN}  # RsmParticipant TYPE_*
 
 
@@ -112,6 +112,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         self._acc = 0.0
         self._objects: tuple[float, list[bh.Obstacle]] = (-math.inf, [])
         self._rsm: dict[str, tuple[float, list[bh.Obstacle]]] = {}
+        self._bsm: dict[str, tuple[float, bh.Obstacle]] = {}
         self._rsi: dict[str, tuple[float, list[bh.RsiZone]]] = {}
         self._signals: dict[tuple[int, int], tuple[float, PhaseSignal]] = {}
         self._evs: dict[str, tuple[float, bh.EmergencyVehicle]] = {}
@@ -189,23 +190,34 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
                 )
 
     def _on_bsm(self, msg: Bsm) -> None:
-        if not msg.emergency_vehicle:
-            return
+        """Every BSM sender is an object (FCW/ICW); an emergency vehicle also feeds EVW."""
         g = msg.position
         if not (math.isfinite(g.latitude) and math.isfinite(g.longitude)):
             self._reject("bsm_position")
             return
         x, y, _ = self.frame.to_map(g.latitude, g.longitude, self.frame.origin.altitude)
-        ev = bh.EmergencyVehicle(
-            msg.v2x.sender_id,
-            x,
-            y,
-            float(msg.heading),
-            float(msg.speed),
-            msg.siren_in_use == 2,
-            msg.lights_in_use == 2,
+        now = self.now_s()
+        sender = msg.v2x.sender_id
+        sp = float(msg.speed) if math.isfinite(msg.speed) else 0.0
+        hd = float(msg.heading) if math.isfinite(msg.heading) else 0.0
+        length = float(msg.length) if math.isfinite(msg.length) and msg.length > 0 else 4.5
+        width = float(msg.width) if math.isfinite(msg.width) and msg.width > 0 else 1.8
+        kind = bh.CLASS_EMERGENCY if msg.emergency_vehicle else bh.CLASS_VEHICLE
+        ob = bh.Obstacle(
+            f"bsm:{sender}", kind, x, y, sp * math.cos(hd), sp * math.sin(hd), length, width, V2X_BSM
         )
-        self._evs[msg.v2x.sender_id] = (self.now_s(), ev)
+        self._bsm[sender] = (now, ob)
+        if msg.emergency_vehicle:
+            ev = bh.EmergencyVehicle(
+                sender,
+                x,
+                y,
+                float(msg.heading),
+                float(msg.speed),
+                msg.siren_in_use == 2,
+                msg.lights_in_use == 2,
+            )
+            self._evs[sender] = (now, ev)
 
     def _on_equipment(self, msg: WorkEquipmentStatus) -> None:
         self._equipment = msg
@@ -365,6 +377,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         for t, obs in self._rsm.values():
             if now - t < tmo:
                 objects.extend(obs)
+        objects.extend(ob for t, ob in self._bsm.values() if now - t < tmo)
         inp = Inputs(
             ego=self._ego,
             acceleration=self._acc,

@@ -339,6 +339,10 @@ class CloudBridge:
                     self._wake.wait(min(0.5, self._next_open - now))
             else:
                 self._wake.wait(0.5)
+                if self._client is not None and getattr(self._client, "_thread", True) is None:
+                    # paho's network thread died without a callback (e.g. select() on a descriptor
+                    # >= FD_SETSIZE): treat it as a lost connection
+                    self._post(self._gen, "disconnected" if self._connected else "connect_failed", None)
             self._wake.clear()
             while self._events and not self._stop.is_set():
                 gen, kind, value = self._events.popleft()

@@ -9,6 +9,7 @@ signs and sends commands.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import threading
@@ -78,6 +79,7 @@ class OpsCentre:
         self.devices: dict[str, DeviceLog] = defaultdict(DeviceLog)
         self.invalid: list[str] = []
         self.received = 0
+        self.latencies: list[float] = []  # s from the message's stamp to its first arrival
         self._cond = threading.Condition()
         self._connected = threading.Event()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -118,8 +120,11 @@ class OpsCentre:
                         due.append((log.identity, log.epoch, seq_ranges(log.to_ack)[:256]))
                         log.to_ack.clear()  # a lost ack only costs a resend, which is acked again
             for ident, epoch, ranges in due:
-                self.command(ident, "uplink_ack", {"epoch": epoch, "ranges": ranges}, lifetime_s=30.0)
-                self.acks_sent += 1
+                try:
+                    self.command(ident, "uplink_ack", {"epoch": epoch, "ranges": ranges}, lifetime_s=30.0)
+                    self.acks_sent += 1
+                except RuntimeError:  # connection lost while sending: the device resends, we ack again
+                    pass
 
     def stop(self) -> None:
         self._stop.set()
@@ -165,6 +170,7 @@ class OpsCentre:
                     else:
                         log.messages[doc["seq"]] = doc
                         log.first_seen.append(doc["seq"])
+                        self.latencies.append(time.time() - float(doc["stamp"]))
             self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
@@ -205,7 +211,9 @@ class OpsCentre:
     def send_raw(self, topic: str, raw: bytes) -> None:
         info = self._client.publish(topic, raw, qos=1)
         if self._connected.is_set():
-            info.wait_for_publish(10.0)
+            # not connected (any more): paho sends it after the reconnect
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(10.0)
 
     def acks(self, device: str) -> list[dict[str, Any]]:
         with self._cond:

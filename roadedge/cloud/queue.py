@@ -55,6 +55,9 @@ class StoreAndForwardQueue:
         self.capacity = capacity
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        # exclusive: one bridge owns its queue (a second opener fails instead of interleaving);
+        # it also keeps the WAL index in memory (no -shm file: one descriptor less per link)
+        self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous_full else 'NORMAL'}")
         self._db.executescript(_SCHEMA)

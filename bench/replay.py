@@ -105,6 +105,36 @@ def replay_bench(args: argparse.Namespace, work: Path) -> tuple[float, bool, str
     return sum(factors) / len(factors), comparison.passed, comparison.summary()
 
 
+def io_bench(work: Path, count: int = 20000) -> str:
+    """Raw bag throughput: write and read back ``count`` VehicleStatus messages (MCAP and sqlite3)."""
+    from rclpy.serialization import serialize_message
+    from roadedge_msgs.msg import VehicleStatus
+
+    from roadedge.bag.recorder import BagRecorder
+    from roadedge.bag.replay import BagSource
+
+    data = bytes(serialize_message(VehicleStatus(fault_codes=[1, 2, 3])))
+    lines = []
+    for storage in ("mcap", "sqlite3"):
+        path = work / f"io_{storage}"
+        started = time.perf_counter()
+        with BagRecorder(path, storage=storage) as bag:
+            bag.add_topic("/vehicle/status", "roadedge_msgs/msg/VehicleStatus")
+            for k in range(count):
+                bag.write("/vehicle/status", k * 20_000_000, data)
+        write_s = time.perf_counter() - started
+        started = time.perf_counter()
+        with BagSource(path) as source:
+            n = sum(1 for _ in source.messages())
+        read_s = time.perf_counter() - started
+        assert n == count
+        lines.append(
+            f"bag io {storage}: write {count / write_s:,.0f} msg/s, read {count / read_s:,.0f} msg/s "
+            f"({len(data)} B messages)"
+        )
+    return "\n".join(lines)
+
+
 def stack_bench(args: argparse.Namespace) -> tuple[float, float]:
     import psutil
 
@@ -157,12 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clock-hz", type=float, default=100.0, help="/clock steps per s of bag time")
     p.add_argument("--stack", default="vehicle", help="profile whose CPU and RSS are measured ('' to skip)")
     p.add_argument("--feed", default="hil", help="profile run alongside to feed the stack ('' for none)")
-    p.add_argument("--stack-seconds", type=float, default=12.0)
-    p.add_argument("--warmup", type=float, default=4.0)
+    p.add_argument("--stack-seconds", type=float, default=8.0)
+    p.add_argument("--warmup", type=float, default=3.0)
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="roadedge-bench-"))
     speed, identical, cpu, rss = math.nan, False, math.nan, math.nan
     try:
+        print(io_bench(work), flush=True)
         speed, identical, summary = replay_bench(args, work)
         print(summary)
         if args.stack:

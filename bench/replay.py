@@ -1,7 +1,7 @@
 """Replay benchmark: speed factor and determinism of a deterministic replay, CPU and RSS of a stack.
 
     tools/with_env.sh python bench/replay.py [--duration 60] [--inputs BAG] [--graph slice|PROFILE]
-                                            [--stack vehicle] [--feed hil] [--stack-seconds 12]
+                                            [--stack vehicle] [--feed hil] [--stack-seconds 8]
 
 1. Replay speed: a ``--duration`` s input bag (default: a synthetic drive - target speeds on
    control/target_speed at 10 Hz - or ``--inputs`` a recorded one) is replayed twice, message by

@@ -124,6 +124,8 @@ class Recorder(RoadedgeNode[RecorderConfig]):
                 self.get_logger().error(f"no live view: {err}")
         self._wanted = [self.resolve_topic_name(t) for t in c.topics]
         self._subs: dict[str, Any] = {}
+        self._qos: dict[str, QoSProfile] = {}
+        self._classes: dict[str, Any] = {}
         self.errors = 0
         self._last_error_log = 0.0
         self._lock = threading.Lock()
@@ -142,7 +144,10 @@ class Recorder(RoadedgeNode[RecorderConfig]):
     def _discover(self) -> None:
         found = dict(self.get_topic_names_and_types())
         for name, types in found.items():
-            if name in self._subs or not types or not self.wants(name):
+            if name in self._subs:
+                self._readapt(name)
+                continue
+            if not types or not self.wants(name):
                 continue
             offers = [qos_spec(info.qos_profile) for info in self.get_publishers_info_by_topic(name)]
             if not offers and name not in self._wanted:
@@ -166,10 +171,52 @@ class Recorder(RoadedgeNode[RecorderConfig]):
             self.get_logger().error(f"cannot record {name} ({msgtype}): {err}")
             return
         qos = adapted_qos(offers, self.config.depth)
-        self._subs[name] = self.create_subscription(
-            cls, name, lambda data, topic=name: self._on_message(topic, data), qos, raw=True
-        )
+        self._classes[name] = cls
+        self._create(name, qos)
         self.get_logger().info(f"recording {name} ({msgtype}, {qos.reliability.name.lower()})")
+
+    def _create(self, name: str, qos: QoSProfile) -> None:
+        self._qos[name] = qos
+        self._subs[name] = self.create_subscription(
+            self._classes[name], name, lambda data, topic=name: self._on_message(topic, data), qos, raw=True
+        )
+
+    def _readapt(self, name: str) -> None:
+        """A publisher that offers less (best effort, volatile) than we subscribed with would never
+        match: subscribe again with the weaker QoS (never the other way, so no churn)."""
+        current = self._qos.get(name)
+        if current is None or self._subs.get(name) is None:
+            return
+        offers = [qos_spec(info.qos_profile) for info in self.get_publishers_info_by_topic(name)]
+        if not offers:
+            return
+        wanted = adapted_qos(offers, self.config.depth)
+        weaker_reliability = (
+            current.reliability == ReliabilityPolicy.RELIABLE
+            and wanted.reliability == ReliabilityPolicy.BEST_EFFORT
+        )
+        weaker_durability = (
+            current.durability == DurabilityPolicy.TRANSIENT_LOCAL
+            and wanted.durability == DurabilityPolicy.VOLATILE
+        )
+        if not (weaker_reliability or weaker_durability):
+            return
+        reliability = ReliabilityPolicy.BEST_EFFORT if weaker_reliability else current.reliability
+        durability = DurabilityPolicy.VOLATILE if weaker_durability else current.durability
+        self.destroy_subscription(self._subs[name])
+        self._create(
+            name,
+            QoSProfile(
+                history=HistoryPolicy.KEEP_LAST,
+                depth=self.config.depth,
+                reliability=reliability,
+                durability=durability,
+            ),
+        )
+        self.get_logger().warning(
+            f"{name}: a publisher offers {reliability.name.lower()}/{durability.name.lower()}: "
+            "subscribed again to match"
+        )
 
     def _on_message(self, topic: str, data: bytes) -> None:
         stamp = self.get_clock().now().nanoseconds

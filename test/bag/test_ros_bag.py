@@ -82,6 +82,34 @@ def test_recorder_node(ros: Any, tmp_path: Path) -> None:
     assert texts == [make("/chatter", i).data for i in range(20)]
 
 
+def test_recorder_follows_a_best_effort_publisher(ros: Any, tmp_path: Path) -> None:
+    from rclpy.qos import qos_profile_sensor_data
+    from roadedge_msgs.msg import VehicleStatus
+
+    recorder = Recorder(
+        context=ros.context,
+        parameter_overrides=[
+            Parameter("output", value=str(tmp_path / "bag")),
+            Parameter("topics", value=["/vehicle/status"]),  # topic map: reliable
+            Parameter("discovery_period", value=0.1),
+        ],
+    )
+    ros.add_node(recorder)
+    assert recorder._qos["/vehicle/status"].reliability == ReliabilityPolicy.RELIABLE
+    pub = ros.node.create_publisher(VehicleStatus, "/vehicle/status", qos_profile_sensor_data)
+    ros.spin_until(
+        lambda: recorder._qos["/vehicle/status"].reliability == ReliabilityPolicy.BEST_EFFORT,
+        what="recorder re-subscribed best effort",
+    )
+    ros.wait_for_matched(pub)
+    ros.spin_until(
+        lambda: (pub.publish(VehicleStatus(speed=1.0)) or recorder.recorded()["/vehicle/status"]) >= 5,
+        what="best-effort messages recorded",
+    )
+    ros.executor.remove_node(recorder)
+    recorder.destroy_node()
+
+
 def test_live_replay(ros: Any, tmp_path: Path) -> None:
     bag_path = tmp_path / "in"
     with BagRecorder(bag_path) as bag:

@@ -164,3 +164,28 @@ def test_record_command_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     (tmp_path / "taken").mkdir()
     assert record_main(["/chatter", "-o", str(tmp_path / "taken")]) == 1
     assert "exists already" in capsys.readouterr().err
+
+
+def test_mcap_structure_is_complete(tmp_path: Path) -> None:
+    """Every record a rosbag2 reader relies on: header profile ros2, chunks with message indexes, the
+    rosbag2 metadata record, statistics, chunk/metadata indexes and summary offsets, then the footer."""
+    from mcap import records
+    from mcap.stream_reader import StreamReader
+
+    bag = tmp_path / "bag"
+    record(bag, "mcap")
+    with (bag / "bag.mcap").open("rb") as stream:
+        recs = list(StreamReader(stream, validate_crcs=True).records)
+    kinds = [type(r).__name__ for r in recs]
+    assert isinstance(recs[0], records.Header) and recs[0].profile == "ros2"
+    assert isinstance(recs[-1], records.Footer)
+    assert kinds.count("Message") == N * len(TOPICS)
+    assert {"MessageIndex", "ChunkIndex", "Statistics", "MetadataIndex", "SummaryOffset", "DataEnd"} <= set(
+        kinds
+    )
+    meta = next(r for r in recs if isinstance(r, records.Metadata))
+    assert meta.name == "rosbag2"
+    inner = yaml.safe_load(meta.metadata["serialized_metadata"])
+    assert inner["version"] == 9 and inner["message_count"] == N * len(TOPICS)
+    stats = next(r for r in recs if isinstance(r, records.Statistics))
+    assert stats.message_count == N * len(TOPICS) and stats.channel_count == len(TOPICS)

@@ -37,7 +37,9 @@ from enum import Enum
 from typing import Any
 
 MODE_MANUAL, MODE_AUTONOMOUS, MODE_SWEEPING, MODE_REMOTE = 0, 1, 2, 3
+MODES = (MODE_MANUAL, MODE_AUTONOMOUS, MODE_SWEEPING, MODE_REMOTE)
 GEAR_PARK, GEAR_REVERSE = 1, 2
+GEARS = (0, 1, 2, 3, 4)
 
 
 class Fault(str, Enum):
@@ -132,6 +134,9 @@ class SafetyWatchdog:
         if age > self.limits.command_timeout_s or age < -self.limits.command_timeout_s:
             self.counters.rejected_commands += 1
             return False
+        if int(fields.get("drive_mode", MODE_MANUAL)) not in MODES or int(fields.get("gear", 0)) not in GEARS:
+            self.counters.rejected_commands += 1  # not a command this chassis can be given: dropped
+            return False
         self._command = dict(fields)
         self._command_time = now
         if bool(fields.get("enable", False)):
@@ -168,7 +173,7 @@ class SafetyWatchdog:
 
     def request_mode(self, mode: int) -> tuple[bool, str]:
         """SetDriveMode: refuse unknown modes, leaving manual is refused while a stop is latched."""
-        if mode not in (MODE_MANUAL, MODE_AUTONOMOUS, MODE_SWEEPING, MODE_REMOTE):
+        if mode not in MODES:
             return False, f"unknown drive mode {mode}"
         if mode != MODE_MANUAL and self._latched:
             return False, "controlled stop latched: " + ", ".join(sorted(f.value for f in self._latched))

@@ -41,6 +41,7 @@ class Loop:
     ecu: ChassisEcu
     hub: PtyCanHub | None
     hal_link: str
+    channel: str = ""
 
     def drive(
         self,
@@ -71,7 +72,7 @@ def make_loop(tmp_path: Path) -> Iterator[Callable[..., Loop]]:
     made: list[tuple[ChassisRuntime, ChassisEcu, object, PtyCanHub | None]] = []
 
     def make(map_path: Path = SWEEPER, transport: str = "virtual") -> Loop:
-        hub = None
+        hub, channel = None, ""
         if transport == "virtual":
             channel = f"hal-test-{next(_channels)}"
             ecu_bus = open_bus(BusConfig("virtual", channel))
@@ -87,7 +88,7 @@ def make_loop(tmp_path: Path) -> Iterator[Callable[..., Loop]]:
         runtime = ChassisRuntime(CanMap(map_path), lambda: open_bus(hal_config), limits, reconnect_s=0.2)
         runtime.start()
         made.append((runtime, ecu, ecu_bus, hub))
-        return Loop(runtime, ecu, hub, str(tmp_path / "hal"))
+        return Loop(runtime, ecu, hub, str(tmp_path / "hal"), channel)
 
     yield make
     for runtime, ecu, bus, hub in made:
@@ -212,3 +213,25 @@ def test_unplugged_adapter_is_detected_and_reconnected(make_loop: Callable[..., 
     # after the reconnect the first frames are the latched controlled stop, then driving resumes
     assert loop.keep_commanding_until(lambda: loop.ecu.speed() > 0.3, timeout=8.0)
     assert loop.runtime.stats.reconnects >= 1
+
+
+def test_garbage_on_the_bus_is_counted_and_never_actuates(make_loop: Callable[..., Loop]) -> None:
+    import can
+
+    loop = make_loop()
+    loop.drive()
+    noise = open_bus(BusConfig("virtual", loop.channel))
+    try:
+        for data in (b"", b"\x01", bytes(8), bytes(range(8)), b"\xff" * 8):
+            for frame_id in (0x200, 0x201, 0x220, 0x7FF):
+                noise.send(can.Message(arbitration_id=frame_id, data=data, is_extended_id=False))
+        noise.send(can.Message(arbitration_id=0x1, is_error_frame=True, data=bytes(8)))
+        assert wait_for(lambda: loop.runtime.stats.events.total() >= 10), (
+            loop.channel,
+            loop.runtime.stats.events.counts,
+        )
+    finally:
+        noise.shutdown()
+    kinds = loop.runtime.stats.events.counts
+    assert kinds.get("rx_short_frame", 0) >= 3 and kinds.get("rx_checksum", 0) >= 3
+    assert loop.runtime.running

@@ -88,7 +88,12 @@ def test_command_timeout_stops_within_one_cycle() -> None:
 def test_stale_command_stamp_is_rejected_and_counted() -> None:
     rig = Rig().cruising()
     assert not rig.wd.command(drive(3.0), rig.t, age=1.0)
-    assert rig.wd.counters.rejected_commands == 1
+    assert not rig.wd.command(drive(3.0, gear=9), rig.t)
+    assert not rig.wd.command(drive(3.0, mode=7), rig.t)
+    assert rig.wd.counters.rejected_commands == 3
+    while not rig.out.stopping:  # the rejected commands never refresh the watchdog
+        rig.run(DT, drive(3.0, gear=9))
+    assert Fault.COMMAND_TIMEOUT in rig.out.faults
 
 
 def test_emergency_stop_input_is_latched_until_rearmed() -> None:

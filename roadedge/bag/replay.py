@@ -302,9 +302,10 @@ class Player:
         stats = PlayStats(per_topic=dict.fromkeys(self.topics, 0))
         wall_start = self.wall.now()
         while True:
+            before = stats.messages
             self._play_once(stats)
-            if not self.options.loop or self._stop:
-                break
+            if not self.options.loop or self._stop or stats.messages == before:
+                break  # (an empty selection must not spin forever in loop mode)
         stats.wall_seconds = self.wall.now() - wall_start
         return stats
 

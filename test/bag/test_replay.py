@@ -248,3 +248,23 @@ def test_replay_command_mode_errors(jazzy_bag: Path, capsys: pytest.CaptureFixtu
     assert "need --deterministic" in capsys.readouterr().err
     assert replay_main([str(jazzy_bag), "--remap", "/a=/b"]) == 1
     assert "not of the form" in capsys.readouterr().err
+
+
+def test_loop_replays_again_and_stops_on_request(jazzy_bag: Path) -> None:
+    sink = ListSink()
+
+    with BagSource(jazzy_bag) as source:
+        player = Player(
+            source, sink, PlayOptions(loop=True, deterministic=True, clock=False, topics=("/v2x/*",))
+        )
+
+        def settle() -> None:
+            if len(sink.messages()) >= 25:
+                player.stop()
+
+        sink.settle = settle  # type: ignore[method-assign]
+        stats = player.run()
+    assert stats.messages == 25 and len(sink.messages()) == 25  # 11 + 11 + 3, stopped in the third pass
+    with BagSource(jazzy_bag) as source:
+        empty = Player(source, ListSink(), PlayOptions(loop=True, start_offset=100.0)).run()
+    assert empty.messages == 0

@@ -240,7 +240,7 @@ class Perception(RoadedgeNode[PerceptionConfig]):
         except (RuntimeError, ValueError) as err:
             self._event("inference_failed", str(err))
             return
-        self.pipeline.update(stamp, ms)
+        self.pipeline.update(stamp, ms, name, self.pose)
         self.frames += 1
         self.last_image_time = self.now_s()
         self._publish(msg.header.stamp)
@@ -259,7 +259,7 @@ class Perception(RoadedgeNode[PerceptionConfig]):
         if len(ms) < len(parts):
             self._event("rsm_participants_dropped", f"{len(parts) - len(ms)} without usable position")
         now = self.now_s()
-        self.tracker.step(now, ms)
+        self.tracker.step(now, ms, observable=lambda x, y: False)  # RSM: no misses
         # without a live camera the roadside picture is still published
         if self.last_image_time is None or now - self.last_image_time > 0.3:
             self._publish(to_time(now))

@@ -146,7 +146,7 @@ class RoadsidePerception(RoadedgeNode[RoadsidePerceptionConfig]):
         except (RuntimeError, ValueError) as err:
             self._event("inference_failed", str(err))
             return
-        self.pipeline.update(stamp, ms)
+        self.pipeline.update(stamp, ms, name)
         self.frames[name] += 1
         out = ObjectArray()
         out.header.stamp = msg.header.stamp

@@ -264,6 +264,17 @@ class PinholeCamera:
             math.atan2(direction[1], direction[0]),
         )
 
+    def sees(self, x: float, y: float, z: float = 0.5, max_range: float = 80.0, margin: float = 0.0) -> bool:
+        """Whether a parent-frame point is in front of the camera, inside the image and in range."""
+        uv, depth = self.project([[x, y, z]])
+        if not depth[0] > 0.1 or not np.all(np.isfinite(uv)):
+            return False
+        if np.hypot(x - self.extrinsics.x, y - self.extrinsics.y) > max_range:
+            return False
+        u, v = uv[0]
+        i = self.intrinsics
+        return bool(-margin <= u <= i.width + margin and -margin <= v <= i.height + margin)
+
     def width_at(self, box: Sequence[float], range_m: float) -> float:
         """Metric width of a box seen at a range (small-angle approximation)."""
         return float(box[2] - box[0]) * range_m / self.intrinsics.fx

@@ -166,13 +166,31 @@ class CameraTracker:
             ms = [pose.measurement_to_parent(m) for m in ms]
         return ms
 
-    def update(self, stamp: float, measurements: Sequence[Measurement]) -> list[ObjectEstimate]:
-        return self.tracker.step(stamp, merge_simultaneous(measurements))
+    def update(
+        self,
+        stamp: float,
+        measurements: Sequence[Measurement],
+        camera_name: str | None = None,
+        pose: Pose2D | None = None,
+    ) -> list[ObjectEstimate]:
+        """Tracker step; with ``camera_name`` only tracks that camera can see count a miss."""
+        if camera_name is None:
+            return self.tracker.step(stamp, merge_simultaneous(measurements))
+        cam = self.cameras[camera_name]
+        p = pose or Pose2D()
+        c, s = math.cos(p.yaw), math.sin(p.yaw)
+
+        def observable(x: float, y: float) -> bool:
+            dx, dy = x - p.x, y - p.y  # world -> the camera's parent frame
+            return cam.sees(c * dx + s * dy, -s * dx + c * dy, max_range=self.max_range)
+
+        return self.tracker.step(stamp, merge_simultaneous(measurements), observable)
 
     def process(
         self, camera_name: str, image: npt.NDArray[np.uint8], stamp: float, pose: Pose2D | None = None
     ) -> list[ObjectEstimate]:
-        return self.update(stamp, self.measure(camera_name, image, stamp, pose))
+        ms = self.measure(camera_name, image, stamp, pose)
+        return self.update(stamp, ms, camera_name, pose)
 
 
 def risk_score(

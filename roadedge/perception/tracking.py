@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -115,8 +115,18 @@ class Tracker:
         return d2
 
     # ---------------------------------------------------------------- public
-    def step(self, stamp: float, measurements: Sequence[Measurement]) -> list[ObjectEstimate]:
-        """Predict to ``stamp``, associate, update, manage lifecycles; returns the reportable tracks."""
+    def step(
+        self,
+        stamp: float,
+        measurements: Sequence[Measurement],
+        observable: Callable[[float, float], bool] | None = None,
+    ) -> list[ObjectEstimate]:
+        """Predict to ``stamp``, associate, update, manage lifecycles; returns the reportable tracks.
+
+        ``observable(x, y)`` says whether this batch's sensor could have seen a track there (a camera:
+        in its image and range). Unmatched tracks it could not have seen are left alone, so several
+        sensors with different fields of view and rates (cameras, RSM) share one tracker. None: all.
+        """
         if self.stamp is not None and stamp < self.stamp:
             if stamp < self.stamp - self.config.reset_backwards_s:
                 self.tracks.clear()  # time jumped back (replay restart): start over
@@ -149,6 +159,10 @@ class Tracker:
                 ) or t.state is TrackState.LOST:
                     t.state = TrackState.CONFIRMED
                 survivors.append(t)
+                continue
+            if observable is not None and not observable(float(t.x[0]), float(t.x[1])):
+                if stamp - t.last_update <= self.config.max_lost_s:
+                    survivors.append(t)  # not in this sensor's view: no miss
                 continue
             if t.state is TrackState.TENTATIVE:
                 continue  # a tentative track that misses is dropped

@@ -100,3 +100,21 @@ def test_time_going_backwards_resets_but_late_measurements_fuse() -> None:
     tr.step(11.0, [meas(0, 0, 11.0)])
     est = tr.step(5.0, [meas(0, 0, 5.0)])  # replay restarted
     assert len(est) == 1 and est[0].age == 0.0 and est[0].id == 2
+
+
+def test_a_sensor_that_cannot_see_a_track_does_not_count_a_miss() -> None:
+    """Two sensors with different fields of view share one tracker (cameras, RSM)."""
+    tr = Tracker(TrackerConfig(confirm_hits=3, max_lost_s=1.0))
+
+    def left_only(x: float, y: float) -> bool:
+        return y > 0
+
+    for k in range(10):
+        t = k * DT
+        tr.step(t, [meas(5.0, 3.0, t)], observable=left_only)  # the left camera sees A
+        tr.step(t + 0.05, [meas(5.0, -3.0, t + 0.05)], observable=lambda x, y: y < 0)  # the right one sees B
+    est = tr.estimates()
+    assert len(est) == 2 and all(tr.state_of(e.id) is TrackState.CONFIRMED for e in est)
+    # a sensor that sees nothing (an RSM about elsewhere) changes nobody's lifecycle
+    tr.step(1.0, [], observable=lambda x, y: False)
+    assert all(tr.state_of(e.id) is TrackState.CONFIRMED for e in est)

@@ -312,10 +312,16 @@ class RclpySink:
     """Publishes a bag's messages (raw CDR) and /clock from one node."""
 
     def __init__(
-        self, node: Node, source: BagSource, options: PlayOptions, stepper: Stepper | None = None
+        self,
+        node: Node,
+        source: BagSource,
+        options: PlayOptions,
+        stepper: Stepper | None = None,
+        live: LiveView | None = None,
     ) -> None:
         self.node = node
         self.stepper = stepper
+        self.live = live
         self.publishers: dict[str, Any] = {}
         self.skipped: list[str] = []
         for name in source.select(options.topics, options.exclude):
@@ -329,6 +335,8 @@ class RclpySink:
             self.publishers[out] = node.create_publisher(
                 cls, out, replay_qos(info.offered_qos, options.deterministic)
             )
+            if live is not None:
+                live.add_topic(out, info.msgtype)
         self._clock = (
             node.create_publisher(Clock, topic_table.CLOCK.name, qos_for(topic_table.CLOCK))
             if options.clock
@@ -339,6 +347,8 @@ class RclpySink:
         pub = self.publishers.get(msg.topic)
         if pub is not None:
             pub.publish(msg.data)
+            if self.live is not None:
+                self.live.log(msg.topic, msg.timestamp_ns, msg.data)
 
     def clock(self, time_ns: int) -> None:
         if self._clock is not None:
@@ -434,6 +444,7 @@ def play(
     profile: str | None = None,
     record: Path | None = None,
     record_topics: Sequence[str] = (),
+    live_port: int = 0,
 ) -> PlayStats:
     """``roadedge replay``: real time (or --deterministic through a profile's in-process graph)."""
     if options.deterministic:
@@ -462,10 +473,13 @@ def play(
         raise BagError(
             "--profile and --record need --deterministic (use `roadedge record` alongside a live replay)"
         )
+    live = LiveView(port=live_port) if live_port else None
+    if live is not None:
+        print(f"Foxglove live view on ws://127.0.0.1:{live.port}", flush=True)
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("roadedge_replay")
     try:
-        sink = RclpySink(node, source, options)
+        sink = RclpySink(node, source, options, live=live)
         for name in sink.skipped:
             print(f"replay: not playing {name}", file=sys.stderr)
         player = Player(source, sink, options)
@@ -476,6 +490,8 @@ def play(
             return PlayStats()
     finally:
         node.destroy_node()
+        if live is not None:
+            live.close()
         if rclpy.ok():
             rclpy.shutdown()
 

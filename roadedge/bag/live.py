@@ -52,6 +52,7 @@ class LiveView:
         self._channels: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.dropped = 0
+        self.logged = 0
 
     @property
     def port(self) -> int:
@@ -74,6 +75,7 @@ class LiveView:
             self.dropped += 1
             return
         channel.log(bytes(data), log_time=int(timestamp_ns))
+        self.logged += 1
 
     def close(self) -> None:
         self._server.stop()

@@ -412,6 +412,13 @@ def build_replay_parser() -> argparse.ArgumentParser:
         help="with --deterministic: record the graph's outputs to this bag",
     )
     p.add_argument("--record-topics", nargs="+", default=[], help="topics to record with --record")
+    p.add_argument(
+        "--live",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="also serve the played messages to Foxglove on ws://127.0.0.1:PORT (needs foxglove-sdk)",
+    )
     p.add_argument("--info", action="store_true", help="print the bag's topics and exit")
     p.add_argument("--check", action="store_true", help="read every message to verify the bag, then exit")
     return p
@@ -461,7 +468,12 @@ def replay_main(argv: Sequence[str]) -> int:
             source.select(options.topics, options.exclude)  # unknown topics fail before ROS starts
             glue = _ros_glue()
             stats: PlayStats = glue.play(
-                source, options, profile=args.profile, record=args.record, record_topics=args.record_topics
+                source,
+                options,
+                profile=args.profile,
+                record=args.record,
+                record_topics=args.record_topics,
+                live_port=args.live,
             )
     except BagError as err:
         print(f"roadedge replay: {err}", file=sys.stderr)

@@ -18,6 +18,7 @@ from roadedge_nodes.recorder import RclpySink, Recorder, play_through
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float32, String
 
+from roadedge.bag.live import LiveView
 from roadedge.bag.recorder import BagRecorder
 from roadedge.bag.regression import compare_bags
 from roadedge.bag.replay import BagSource, Player, PlayOptions
@@ -126,14 +127,17 @@ def test_live_replay(ros: Any, tmp_path: Path) -> None:
     try:
         with BagSource(bag_path) as source:
             options = PlayOptions(rate=4.0, remap={"/chatter": "/replayed"}, clock_hz=50.0)
-            sink = RclpySink(player_node, source, options)
+            live = LiveView(port=0)
+            sink = RclpySink(player_node, source, options, live=live)
             ros.wait_for_matched(sink.publishers["/replayed"])
             thread = threading.Thread(target=Player(source, sink, options).run)
             thread.start()
             ros.spin_until(lambda: len(got) == 10, what="10 replayed messages")
             thread.join()
+            live.close()
     finally:
         player_node.destroy_node()
+    assert live.logged == 10  # the Foxglove live view got what was played
     assert [m.data for m in got] == [make("/chatter", i).data for i in range(10)]
     times = [c.clock.sec + c.clock.nanosec * 1e-9 for c in clocks]
     assert times and times == sorted(times) and times[-1] == pytest.approx(5.18)

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from mcap.writer import IndexType
 from mcap.writer import Writer as McapFileWriter
 
 from roadedge.bag.msgdefs import MessageDefinitions
@@ -97,10 +98,15 @@ def write_jazzy_bag(
         info[name] = (msgtype, qos.get(name, qos_yaml()), digest, counts[name], text)
     start = min(m[1] for m in messages)
     end = max(m[1] for m in messages)
-    file_name = f"{path.name}_0.{'mcap' if storage == 'mcap' else 'db3'}"
-    if storage == "mcap":
+    mcap = storage.startswith("mcap")
+    file_name = f"{path.name}_0.{'mcap' if mcap else 'db3'}"
+    if mcap:
         with (path / file_name).open("wb") as stream:
-            writer = McapFileWriter(stream)
+            # default: chunked, zstd (as rosbag2's MCAP plugin); "mcap-fastwrite": its fastwrite preset
+            fast = storage == "mcap-fastwrite"
+            writer = McapFileWriter(
+                stream, use_chunking=not fast, index_types=IndexType.NONE if fast else IndexType.ALL
+            )
             writer.start(profile="ros2", library="rosbag2 (mcap_vendor 0.8.0)")
             schema_ids: dict[str, int] = {}
             channel_ids: dict[str, int] = {}
@@ -160,6 +166,13 @@ def write_jazzy_bag(
         con.commit()
         con.close()
     (path / "metadata.yaml").write_text(
-        _metadata(storage, file_name, {k: v[:4] for k, v in info.items()}, start, end, len(messages))
+        _metadata(
+            "mcap" if mcap else storage,
+            file_name,
+            {k: v[:4] for k, v in info.items()},
+            start,
+            end,
+            len(messages),
+        )
     )
     return path

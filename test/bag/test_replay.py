@@ -66,7 +66,7 @@ def sample_messages(n: int = 21) -> list[tuple[str, int, bytes]]:
 JAZZY_TOPICS = {"/chatter": "std_msgs/msg/String", "/v2x/rx/spat": "roadedge_msgs/msg/Spat"}
 
 
-@pytest.fixture(params=["mcap", "sqlite3"])
+@pytest.fixture(params=["mcap", "mcap-fastwrite", "sqlite3"])
 def jazzy_bag(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return write_jazzy_bag(
         tmp_path / "rosbag2_2026_11_25-10_00_00",

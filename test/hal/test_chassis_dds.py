@@ -85,6 +85,7 @@ def test_closed_loop_equipment_and_faults_across_processes(ros, node_process, tm
     # SetDriveMode
     modes = ros.node.create_client(SetDriveMode, "vehicle/set_drive_mode")
     assert not call(ros, modes, SetDriveMode.Request(mode=9)).success
+    assert call(ros, modes, SetDriveMode.Request(mode=VehicleStatus.MODE_AUTONOMOUS)).success
 
     # bad checksums from the chassis -> frame_integrity -> controlled stop -> resumes when healthy
     inject = ros.node.create_client(InjectFault, "hil/chassis_ecu/inject_fault")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from roadedge_hil.chassis_ecu import ChassisEcu
+from roadedge_hil.plant import PlantParams, VehiclePlant
 
 from roadedge.hal.bus import BusConfig, PtyCanHub, open_bus
 from roadedge.hal.canmap import CanMap
@@ -82,7 +83,8 @@ def make_loop(tmp_path: Path) -> Iterator[Callable[..., Loop]]:
             hub.start()
             ecu_bus = open_bus(BusConfig("serial", str(tmp_path / "ecu")))
             hal_config = BusConfig("serial", str(tmp_path / "hal"))
-        ecu = ChassisEcu(CanMap(map_path), ecu_bus, hub=hub, hal_link=tmp_path / "hal")
+        plant = VehiclePlant(PlantParams(speed_lag=0.1))  # a brisk chassis keeps the suite short
+        ecu = ChassisEcu(CanMap(map_path), ecu_bus, plant, hub=hub, hal_link=tmp_path / "hal")
         ecu.start()
         limits = SafetyLimits(feedback_grace_s=0.3)
         runtime = ChassisRuntime(CanMap(map_path), lambda: open_bus(hal_config), limits, reconnect_s=0.2)

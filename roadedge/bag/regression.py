@@ -193,3 +193,51 @@ def compare_bags(
                             result.mismatches.append(Mismatch(name, index, key, e, a))
             results.append(result)
     return Comparison(results)
+
+
+def parse_tolerance(text: str) -> Tolerance:
+    """``PATTERN=ABS``, ``PATTERN=ABS,REL`` or ``PATTERN=ignore`` (PATTERN over "<topic>:<field>")."""
+    pattern, sep, value = text.rpartition("=")
+    if not sep or not pattern:
+        raise BagError(f"tolerance {text!r} is not PATTERN=ABS[,REL] or PATTERN=ignore")
+    if value == "ignore":
+        return Tolerance(pattern, ignore=True)
+    try:
+        parts = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise BagError(f"tolerance {text!r}: {value!r} is not a number") from None
+    if len(parts) > 2 or any(p < 0 for p in parts):
+        raise BagError(f"tolerance {text!r}: give ABS or ABS,REL (>= 0)")
+    return Tolerance(pattern, abs=parts[0], rel=parts[1] if len(parts) == 2 else 0.0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m roadedge.bag.regression GOLDEN CANDIDATE``: 0 same, 1 different, 2 error."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m roadedge.bag.regression", description=__doc__)
+    p.add_argument("golden", type=Path)
+    p.add_argument("candidate", type=Path)
+    p.add_argument(
+        "--topics", nargs="+", default=None, help="topics to compare (default: all of the golden bag)"
+    )
+    p.add_argument(
+        "--tol", nargs="+", default=[], help="PATTERN=ABS[,REL] or PATTERN=ignore, e.g. '*:header.*=ignore'"
+    )
+    p.add_argument("--compare-time", action="store_true", help="receive times must match too")
+    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        tolerances = [parse_tolerance(t) for t in args.tol]
+        result = compare_bags(
+            args.golden, args.candidate, args.topics, tolerances, compare_time=args.compare_time
+        )
+    except BagError as err:
+        print(f"regression: {err}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

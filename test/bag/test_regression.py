@@ -86,3 +86,18 @@ def test_flatten_and_values() -> None:
     assert values_equal(float("nan"), float("nan"), None)
     assert not values_equal(1.0, 1.1, None) and values_equal(1.0, 1.1, Tolerance("x", abs=0.11))
     assert not values_equal(True, False, Tolerance("x", abs=1.0))  # booleans exactly, whatever the tolerance
+
+
+def test_command_and_tolerance_syntax(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from roadedge.bag.regression import main, parse_tolerance
+
+    golden, cand = write(tmp_path / "a"), write(tmp_path / "b", speed_offset=0.01)
+    assert main([str(golden), str(cand), "--topics", "/localization/odometry"]) == 1
+    assert "regression: FAIL" in capsys.readouterr().out
+    assert main([str(golden), str(cand), "--tol", "*:twist.twist.linear.x=0.02"]) == 0
+    assert main([str(golden), str(tmp_path / "none")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert parse_tolerance("/a:b.c=0.1,0.01") == Tolerance("/a:b.c", 0.1, 0.01)
+    assert parse_tolerance("*:header.*=ignore").ignore
+    with pytest.raises(BagError, match="is not a number"):
+        parse_tolerance("x=abc")

@@ -134,7 +134,10 @@ def test_second_chassis_dbc_and_map_drive_without_code_change(make_loop: Callabl
 
 
 def _assert_stopped_by(loop: Loop, fault: Fault, keep_commanding: bool = True) -> None:
-    """The fault is diagnosed, a stop frame follows within 100 ms, and the vehicle stops."""
+    """The fault is diagnosed, the stop goes out in the step that detected it, the vehicle stops.
+
+    (Latencies in milliseconds are measured by bench/hal_can.py, not asserted here.)
+    """
     counts = loop.runtime.watchdog.counters.faults
 
     def stopped() -> bool:
@@ -144,12 +147,12 @@ def _assert_stopped_by(loop: Loop, fault: Fault, keep_commanding: bool = True) -
     assert wait(stopped, 6.0), (counts, loop.ecu.speed())
     detected = loop.runtime.watchdog.detected_at[fault]
     assert loop.runtime.sent_stop_at is not None
-    assert loop.runtime.sent_stop_at - detected <= 0.1
-    if loop.ecu.log_commands:  # the bus stayed up: the stop frame reached the ECU within 100 ms
+    assert loop.runtime.sent_stop_at == detected  # same 20 ms cycle
+    if loop.ecu.log_commands:  # the bus stayed up: the stop frames reached the ECU
         stops = [
             t for t, f in loop.ecu.command_log if t >= detected and float(f["target_acceleration"]) <= -1.99
         ]
-        assert stops and stops[0] - detected <= 0.1
+        assert stops
 
 
 def test_fault_command_timeout(make_loop: Callable[..., Loop]) -> None:

@@ -5,7 +5,10 @@ checks it against the roadedge_msgs interfaces; activate opens the bus and start
 transmit/receive threads of :class:`roadedge.hal.runtime.ChassisRuntime`; deactivate and
 shutdown send controlled-stop frames first. Work equipment on CAN (a map with equipment
 sections) is commanded from /vehicle/work_equipment/command and reported on .../status.
-Every safety fault is reported on /diagnostics at once (and counted).
+Every safety fault is reported on /diagnostics at once (and counted). A controlled stop
+keeps the node active (it is the chassis' safe state: stop frames keep flowing; without
+frames the chassis would stop on its own timeout). ``vehicle/set_drive_mode`` overrides
+the drive_mode of the commands until the next request.
 """
 
 from __future__ import annotations

@@ -235,7 +235,8 @@ class SignalParams:
     comfort_deceleration: float = 1.5  # m/s^2
     max_deceleration: float = 3.0  # m/s^2, the most the vehicle brakes for a signal
     reaction_time: float = 0.5  # s, planning + actuation latency
-    glosa_min_speed: float = 1.0  # m/s: advising slower than this is not useful
+    glosa_min_speed: float = 1.0  # m/s: advising slower than this is not useful ...
+    glosa_min_fraction: float = 0.4  # ... nor slower than this fraction of the speed limit
     glosa_margin: float = 1.0  # s after the green starts / before it ends
     glosa_horizon: float = 300.0  # m: beyond this no advice
     stop_margin: float = 0.15  # m: the front bumper stops this far before the line
@@ -328,7 +329,7 @@ def _glosa(
         if hi_t <= lo_t or hi_t <= 0.0:
             continue
         v_hi = min(speed_limit, distance / lo_t if lo_t > 0.0 else speed_limit)
-        v_lo = max(p.glosa_min_speed, distance / hi_t)
+        v_lo = max(p.glosa_min_speed, p.glosa_min_fraction * speed_limit, distance / hi_t)
         if v_lo <= v_hi:
             res.advisories.append(
                 Advisory(

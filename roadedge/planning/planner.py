@@ -31,6 +31,8 @@ class PlannerParams:
     backward: float = 3.0  # m behind the rear axle kept in the trajectory
     ds: float = 0.5  # m between trajectory points
     profile_ds: float = 1.0  # m between the speed profile's points (the programme's size)
+    soft_cap_deceleration: float = 1.2  # m/s^2 to reach a speed cap below the current speed / to stop on an
+    # ended task or off the route (caps never cause emergency braking; stops for objects and signals may)
     lane_speed_cap: float = 8.0  # m/s overall cap
     limits: MotionLimits = field(default_factory=MotionLimits)
     objects: bh.ObjectParams = field(default_factory=bh.ObjectParams)
@@ -86,6 +88,7 @@ class Planner:
         self.ref: RefLine | None = None
         self.task: SweepTask | None = None
         self._hint: int | None = None
+        self._mrm_stop_s: float | None = None
 
     # --- missions ---------------------------------------------------------------------------------------
     def set_route(self, lanelet_ids: Sequence[int]) -> None:
@@ -93,12 +96,14 @@ class Planner:
         self.ref = lane_ref_line(self.road, lanelet_ids, self.params.ds)
         self.task = None
         self._hint = None
+        self._mrm_stop_s = None
 
     def start_sweep(self, spec: SweepTaskSpec) -> SweepTask:
         task = SweepTask.build(self.road, spec, self.params.sweep)
         self.task = task
         self.ref = task.ref
         self._hint = None
+        self._mrm_stop_s = None
         return task
 
     def cancel(self, message: str = "cancelled") -> None:
@@ -152,7 +157,7 @@ class Planner:
                 s_line - s_front,
                 s_line - ego.base_to_front,
                 ego.speed,
-                ref.speed_limit_at(s_ego),
+                self._speed_limit(ref, s_ego),
                 signal,
                 p.signals,
                 name,
@@ -210,7 +215,11 @@ class Planner:
         if stop_s is None or end_stop < stop_s:
             stop_s = end_stop if end_stop <= s_axis[-1] + 1e-6 else stop_s
         if task_ended or off_route:
-            stop_s = s_ego  # stop now (comfortable deceleration; emergency only if needed)
+            # stop with comfortable braking from where this began (latched until a new mission)
+            if self._mrm_stop_s is None:
+                v0 = max(ego.speed, 0.0)
+                self._mrm_stop_s = s_ego + v0 * v0 / (2.0 * p.soft_cap_deceleration)
+            stop_s = min(self._mrm_stop_s, stop_s) if stop_s is not None else self._mrm_stop_s
             behaviour, reason = bh.B_MINIMAL_RISK, ("task ended" if task_ended else "off route")
             if self.task is not None and self.task.state == COMPLETED:
                 behaviour, reason = bh.B_IDLE, "task completed"
@@ -230,6 +239,10 @@ class Planner:
             m = ahead & (s_axis > s_prof[j - 1]) & (s_axis <= s_prof[j])
             if m.any():
                 v_prof_max[j] = min(v_prof_max[j], float(vmax[m].min()))
+        # caps below the current speed are reached with comfortable braking, not an emergency stop
+        v0 = max(ego.speed, 0.0)
+        ramp = np.sqrt(np.maximum(v0 * v0 - 2.0 * p.soft_cap_deceleration * (s_prof - s_ego), 0.0))
+        v_prof_max = np.maximum(v_prof_max, ramp)
         prof = plan_speed_profile(
             s_prof,
             v_prof_max,
@@ -277,6 +290,12 @@ class Planner:
             lateral_error=pr.lateral,
             at_work=at_work,
         )
+
+    def _speed_limit(self, ref: RefLine, s: float) -> float:
+        v = min(ref.speed_limit_at(s), self.params.lane_speed_cap)
+        if self.task is not None and self.task.active:
+            v = min(v, self.task.spec.max_speed)
+        return v
 
     def _signal_for(
         self, ref: RefLine, inbound: int, signals: Mapping[tuple[int, int], PhaseSignal]

@@ -80,11 +80,15 @@ def test_glosa_band_reaches_the_next_green() -> None:
     (g,) = [a for a in d.result.advisories if a.type == bh.GLOSA]
     margin = bh.SignalParams().glosa_margin
     assert g.recommended_speed_max == pytest.approx(60.0 / (10.0 + margin))
+    sp = bh.SignalParams()
     assert g.recommended_speed_min == pytest.approx(
-        max(bh.SignalParams().glosa_min_speed, 60.0 / (30.0 - margin))
+        max(sp.glosa_min_speed, sp.glosa_min_fraction * 8.0, 60.0 / (30.0 - margin))
     )
     caps = [c.cap for c in d.result.constraints if c.cap is not None]
     assert caps == [pytest.approx(g.recommended_speed_max)]
+    # a fast road: advising a crawl is not useful, so no advice and a stop
+    d3 = bh.signal_decision(60.0, 100.0, 8.0, 14.0, red_then_green(40.0, 20.0))
+    assert d3.stop and not [a for a in d3.result.advisories if a.type == bh.GLOSA]
     # infeasible (green too far away for the minimum speed): no advice
     d2 = bh.signal_decision(10.0, 50.0, 8.0, 8.0, red_then_green(60.0, 5.0))
     assert not [a for a in d2.result.advisories if a.type == bh.GLOSA]

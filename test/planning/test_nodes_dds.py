@@ -25,7 +25,7 @@ def write_params(tmp_path: Path) -> Path:
     p.write_text(
         "chassis_emulator:\n  ros__parameters:\n    initial_x: -86.0\n    initial_y: -5.8\n"
         "planner:\n  ros__parameters:\n    task_kind: sweep\n    task_id: dds\n"
-        "    task_path: [-80.0, -7.0, -55.0, -7.0]\n    task_target_speed: 2.5\n    task_curb_offset: 1.2\n"
+        "    task_path: [-80.0, -7.0, -66.0, -7.0]\n    task_target_speed: 2.5\n    task_curb_offset: 1.2\n"
     )
     return p
 
@@ -83,7 +83,7 @@ def test_sweep_mission_over_dds(ros: Any, node_process: Any, tmp_path: Path) -> 
     # a new task along the rest of the curb, then cancel it: equipment safe, vehicle stops
     req = StartSweepTask.Request()
     req.task.task_id = "second"
-    req.task.segments = [CurbSegment(segment_id="a", lanelet_id=2302, side=0, start_s=50.0, end_s=75.0)]
+    req.task.segments = [CurbSegment(segment_id="a", lanelet_id=2302, side=0, start_s=40.0, end_s=60.0)]
     req.task.curb_offset = 0.2
     req.task.max_speed = 2.0
     fut = start.call_async(req)

@@ -257,7 +257,6 @@ COMMAND_DATA: Final[dict[str, JsonObject]] = {
         {
             "reference": GEO,
             "events": _arr(RSI_EVENT, 16),
-            "replace": {"type": "boolean"},
         },
         ("reference", "events"),
     ),

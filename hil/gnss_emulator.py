@@ -462,7 +462,13 @@ class GnssEmulatorNode(RoadedgeNode[GnssEmulatorNodeConfig]):
             return
         p, q = m.pose.pose.position, m.pose.pose.orientation
         yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
-        lines = self.emulator.epoch(t, p.x, p.y, yaw, m.twist.twist.linear.x, p.z)
+        v, w = m.twist.twist.linear.x, m.twist.twist.angular.z
+        # The antenna is where the vehicle is now, not where the last truth sample saw it.
+        age = self.now_s() - (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)
+        age = age if 0.0 < age < 0.5 else 0.0
+        yaw_mid = yaw + 0.5 * w * age
+        x, y = p.x + v * math.cos(yaw_mid) * age, p.y + v * math.sin(yaw_mid) * age
+        lines = self.emulator.epoch(t, x, y, yaw + w * age, v, p.z)
         self.port.write("".join(lines).encode("latin-1"))
 
     def _on_fault(self, request: Any, response: Any) -> Any:

@@ -57,6 +57,12 @@ class LocalizationConfig:
     use_imu: bool = param(True, help="fuse the IMU yaw rate")
     use_steering: bool = param(True, help="fuse the kinematic yaw rate from the steering angle")
     gnss_sigma_scale: float = param(1.0, help="multiplies the fixes' reported sigma", low=0.1, high=100.0)
+    gnss_time_sigma: float = param(
+        0.03,
+        help="s, uncertainty of the fixes' stamps (receive time): widens R along the track",
+        low=0.0,
+        high=1.0,
+    )
     gate_probability: float = param(0.999, help="Mahalanobis gate for GNSS", low=0.9, high=0.999999)
     reinit_after: float = param(5.0, help="s of rejected fixes before re-initialising at GNSS", low=0.5)
     rate: float = param(50.0, help="odometry and /tf rate, Hz", low=1.0, high=200.0)
@@ -149,6 +155,7 @@ class LocalizationNode(RoadedgeNode[LocalizationConfig]):
                 wheelbase=c.wheelbase,
                 antenna=self.antenna,
                 gnss_sigma_scale=c.gnss_sigma_scale,
+                gnss_time_sigma=c.gnss_time_sigma,
                 gate_probability=c.gate_probability,
                 reinit_after=c.reinit_after,
             )

@@ -1,7 +1,8 @@
 """Extended Kalman filter: GNSS position + IMU yaw rate + wheel speed / steering -> pose.
 
-State (map frame, base_link origin): ``[x, y, yaw, v, w, b]`` with v the signed
-longitudinal speed, w the yaw rate and b the gyro bias. The motion model is a constant
+State (map frame, base_link origin): ``[x, y, yaw, v, w, b, k]`` with v the signed
+longitudinal speed, w the yaw rate, b the gyro bias and k the wheel-speed scale factor
+(wheel speed = k v). The motion model is a constant
 speed / constant turn rate model integrated at the midpoint heading; process noise enters
 as acceleration, yaw acceleration and bias random walks.
 
@@ -13,7 +14,7 @@ Measurements:
   with the Mahalanobis distance (chi-square, 2 dof). A rejected streak longer than
   ``reinit_after`` re-initialises the position at the GNSS fix (the receiver was right, or
   the filter had drifted); it is counted and reported.
-- wheel speed (v), gyro (w + b), kinematic yaw rate from steering (v tan(delta) / L), and a
+- wheel speed (k v), gyro (w + b), kinematic yaw rate from steering (v tan(delta) / L), and a
   zero-velocity update when the vehicle stands still (makes the gyro bias observable).
 
 Without GNSS the filter dead-reckons; its covariance grows with the process noise, and
@@ -33,8 +34,8 @@ from scipy.stats import chi2
 
 from roadedge.localization.geodesy import LeverArm, wrap_angle
 
-X, Y, YAW, V, W, B = range(6)
-N = 6
+X, Y, YAW, V, W, B, K = range(7)
+N = 7
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class EkfParams:
     accel_noise: float = 0.8  # m/s^2
     yaw_accel_noise: float = 0.3  # rad/s^2
     gyro_bias_walk: float = 2e-4  # rad/s
+    speed_scale_walk: float = 1e-5  # wheel speed scale factor (tyre wear, load)
     position_noise: float = 0.02  # m (wheel slip, unmodelled motion)
     yaw_noise: float = 0.002  # rad
     # measurement noise (1 sigma)
@@ -56,6 +58,7 @@ class EkfParams:
     zero_velocity_sigma: float = 0.002  # m/s and rad/s while standing still
     gnss_min_sigma: float = 0.005  # m, floor on the fix's reported sigma
     gnss_sigma_scale: float = 1.0  # multiplies the fix's reported sigma
+    gnss_time_sigma: float = 0.0  # s, uncertainty of a fix's time stamp (receive-time stamping)
     # robustness
     gate_probability: float = 0.999  # Mahalanobis gate for GNSS (chi-square, 2 dof)
     reinit_after: float = 5.0  # s of continuous GNSS rejection before re-initialising at GNSS
@@ -69,6 +72,7 @@ class EkfParams:
     initial_speed_sigma: float = 0.5
     initial_yaw_rate_sigma: float = 0.1
     initial_bias_sigma: float = 0.005  # rad/s
+    initial_scale_sigma: float = 0.02  # wheel speed scale factor
     max_position_sigma: float = 100.0  # m, covariance growth is capped here
 
     @property
@@ -138,7 +142,7 @@ class LocalizationEkf:
         self, t: float, x: float, y: float, yaw: float, cov_xy_yaw: np.ndarray | None = None, z: float = 0.0
     ) -> None:
         """Initialise at a known pose (m, m, rad); cov_xy_yaw is 3x3 (x, y, yaw)."""
-        self.x = np.array([x, y, wrap_angle(yaw), self._last_speed or 0.0, self._last_yaw_rate, 0.0])
+        self.x = np.array([x, y, wrap_angle(yaw), self._last_speed or 0.0, self._last_yaw_rate, 0.0, 1.0])
         self.P = np.diag(
             [
                 0.1**2,
@@ -147,6 +151,7 @@ class LocalizationEkf:
                 self.p.initial_speed_sigma**2,
                 self.p.initial_yaw_rate_sigma**2,
                 self.p.initial_bias_sigma**2,
+                self.p.initial_scale_sigma**2,
             ]
         )
         if cov_xy_yaw is not None:
@@ -240,6 +245,7 @@ class LocalizationEkf:
                     p.accel_noise**2,
                     p.yaw_accel_noise**2,
                     p.gyro_bias_walk**2,
+                    p.speed_scale_walk**2,
                 ]
             )
             * dt
@@ -254,6 +260,8 @@ class LocalizationEkf:
 
     # ------------------------------------------------------------------ updates
     def _kalman(self, y: np.ndarray, H: np.ndarray, R: np.ndarray, gate: float | None) -> tuple[bool, float]:
+        if H.shape[0] == 1:
+            return self._kalman_scalar(float(y[0]), H[0], float(R[0, 0]), gate)
         S = H @ self.P @ H.T + R
         try:
             S_inv = np.linalg.inv(S)
@@ -267,6 +275,22 @@ class LocalizationEkf:
         self.x[YAW] = wrap_angle(self.x[YAW])
         IKH = np.eye(N) - K @ H
         self.P = IKH @ self.P @ IKH.T + K @ R @ K.T
+        self.P = 0.5 * (self.P + self.P.T)
+        return True, d2
+
+    def _kalman_scalar(self, y: float, h: np.ndarray, r: float, gate: float | None) -> tuple[bool, float]:
+        """One scalar measurement (most of them: wheel speed, gyro, steering), no matrix inverse."""
+        ph = self.P @ h
+        s = float(h @ ph) + r
+        if not s > 0.0:
+            return False, math.inf
+        d2 = y * y / s
+        if gate is not None and d2 > gate:
+            return False, d2
+        k = ph / s
+        self.x = self.x + k * y
+        self.x[YAW] = wrap_angle(self.x[YAW])
+        self.P = self.P - np.outer(k, ph)
         self.P = 0.5 * (self.P + self.P.T)
         return True, d2
 
@@ -299,10 +323,12 @@ class LocalizationEkf:
             H[1, W] = 1.0
             self._kalman(np.array([0.0 - self.x[V], 0.0 - self.x[W]]), H, np.diag([zs**2, zs**2]), None)
             return
+        # Wheel speed = scale factor x true speed; the scale is estimated while GNSS is good.
         sigma = self.p.speed_sigma + self.p.speed_relative_sigma * abs(speed)
         H = np.zeros((1, N))
-        H[0, V] = 1.0
-        self._kalman(np.array([speed - self.x[V]]), H, np.array([[sigma**2]]), None)
+        H[0, V] = self.x[K]
+        H[0, K] = self.x[V]
+        self._kalman(np.array([speed - self.x[K] * self.x[V]]), H, np.array([[sigma**2]]), None)
 
     def update_gyro(self, t: float, yaw_rate: float, sigma: float | None = None) -> None:
         """IMU yaw rate about base_link z (rad/s), bias included."""
@@ -323,7 +349,8 @@ class LocalizationEkf:
         if not (math.isfinite(speed) and math.isfinite(steering_angle)) or abs(steering_angle) > 1.4:
             self.counters.measurements_dropped += 1
             return
-        rate = speed * math.tan(steering_angle) / self.p.wheelbase
+        scale = float(self.x[K]) if self.initialized and 0.5 < self.x[K] < 1.5 else 1.0
+        rate = speed / scale * math.tan(steering_angle) / self.p.wheelbase
         if not self.initialized:
             self._last_yaw_rate = rate
         if self._advance(t) is None or not self.initialized:
@@ -358,6 +385,10 @@ class LocalizationEkf:
         yaw = self.x[YAW]
         c_, s_ = math.cos(yaw), math.sin(yaw)
         v = self.x[V]
+        if self.p.gnss_time_sigma > 0.0:
+            # An uncertain stamp is an uncertain position along the track: widen R along it.
+            along = np.array([c_, s_]) * v * self.p.gnss_time_sigma
+            R = R + np.outer(along, along)
         pred = np.array(
             [self.x[X] + c_ * lx - s_ * ly - lag * v * c_, self.x[Y] + s_ * lx + c_ * ly - lag * v * s_]
         )
@@ -428,13 +459,14 @@ class LocalizationEkf:
         c, s = math.cos(yaw), math.sin(yaw)
         base = meas - np.array([c * lx - s * ly, s * lx + c * ly])
         yaw_sigma = math.sqrt(np.trace(R) + np.trace(first[2])) / dist + 0.02 + 0.1 * abs(turned)
-        self.x = np.array([base[0], base[1], yaw, speed, self._last_yaw_rate, 0.0])
+        self.x = np.array([base[0], base[1], yaw, speed, self._last_yaw_rate, 0.0, 1.0])
         self.P = np.zeros((N, N))
         self.P[:2, :2] = R + np.eye(2) * (lx * lx + ly * ly) * yaw_sigma**2
         self.P[YAW, YAW] = yaw_sigma**2
         self.P[V, V] = self.p.initial_speed_sigma**2
         self.P[W, W] = self.p.initial_yaw_rate_sigma**2
         self.P[B, B] = self.p.initial_bias_sigma**2
+        self.P[K, K] = self.p.initial_scale_sigma**2
         self.z, self.z_var = (up - self.p.antenna.z, up_var) if math.isfinite(up) else (0.0, 1e6)
         self.odom[:] = (0.0, 0.0, 0.0)
         self.initialized = True

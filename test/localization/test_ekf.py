@@ -45,15 +45,19 @@ def test_rtk_fixed_lateral_p95_within_10_cm(rtk: object) -> None:
     assert r.ekf.counters.gnss_rejected <= 5  # type: ignore[attr-defined]
     # Gyro bias estimated (truth 0.004 rad/s).
     assert r.ekf.x[5] == pytest.approx(0.004, abs=0.001)  # type: ignore[attr-defined]
+    # Wheel speed scale factor estimated (truth 1.005).
+    assert r.ekf.x[6] == pytest.approx(1.005, abs=0.002)  # type: ignore[attr-defined]
 
 
 def test_single_point_lateral_p95_within_half_a_metre() -> None:
-    r = run(SimConfig(quality=FixQuality.SINGLE, noise=SINGLE_ACCEPTANCE))
-    lat, _, _ = r.errors()
-    w = r.window(15.0)
-    assert p95(lat[w]) <= 0.5
-    # ... and the filter reports that this is not good enough for curb sweeping.
-    assert not required_accuracy_met(r.ekf.lateral_sigma(), 0.10)
+    # p95 over six runs with different noise (seeds), so that no lucky seed decides.
+    lateral = []
+    for seed in range(1, 7):
+        r = run(SimConfig(quality=FixQuality.SINGLE, noise=SINGLE_ACCEPTANCE, duration=50.0, seed=seed))
+        lateral.append(r.errors()[0][r.window(15.0)])
+        # ... and the filter reports that this is not good enough for curb sweeping.
+        assert not required_accuracy_met(r.ekf.lateral_sigma(), 0.10)
+    assert p95(np.concatenate(lateral)) <= 0.5
 
 
 def test_without_imu_steering_and_wheel_speed_suffice_for_rtk() -> None:

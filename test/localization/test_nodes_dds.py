@@ -199,7 +199,9 @@ def test_full_chain_in_one_process_against_ground_truth(ros: Any, tmp_path: Path
         loc = nodes[-1]
         fault = ros.node.create_client(InjectFault, "/hil/gnss/inject_fault")
         assert call(ros, fault, InjectFault.Request(fault="gnss_outage", active=True)).success
-        ros.spin_until(lambda: loc.ekf.state(loc.now_s()) == FilterState.DEAD_RECKONING, 10.0, "dead reckoning")
+        ros.spin_until(
+            lambda: loc.ekf.state(loc.now_s()) == FilterState.DEAD_RECKONING, 10.0, "dead reckoning"
+        )
         ros.spin_for(1.0)
         assert position_error() < 0.5
         assert call(ros, fault, InjectFault.Request(fault="gnss_outage", active=False)).success

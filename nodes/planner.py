@@ -178,7 +178,14 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         for ix in msg.intersections:
             ts = ix.time_stamp.sec + ix.time_stamp.nanosec * 1e-9
             recv = msg.v2x.header.stamp.sec + msg.v2x.header.stamp.nanosec * 1e-9
-            age = max(0.0, now - ts) if ts > 0 and abs(now - ts) < 60 else max(0.0, now - recv)
+            # timings are relative to the intersection time stamp (UTC); under sim time or with a stamp far
+            # off, to the reception time; with neither, the message is taken as current
+            if ts > 0 and abs(now - ts) < 60.0:
+                age = max(0.0, now - ts)
+            elif recv > 0 and abs(now - recv) < 60.0:
+                age = max(0.0, now - recv)
+            else:
+                age = 0.0
             for ph in ix.phases:
                 steps = tuple(
                     PhaseStep(s.light, s.start_time, s.min_end_time, s.max_end_time, s.likely_end_time)

@@ -198,12 +198,12 @@ class CloudBridgeNode(RoadedgeNode[CloudBridgeConfig]):
 
     # ------------------------------------------------------------------ uplink
     def _publish(self, stream: str, data: dict[str, Any]) -> None:
-        if self.bridge.publish(stream, data, self.now_s()) is None:
-            stats = self.bridge.stats()
-            if stats.invalid_uplink.get(stream):
-                text = self.events.record(f"invalid {stream} uplink")
-                if text:
-                    self.get_logger().warning(text)
+        before = self.bridge.stats().invalid_uplink.get(stream, 0)
+        dropped = self.bridge.publish(stream, data, self.now_s()) is None
+        if dropped and self.bridge.stats().invalid_uplink.get(stream, 0) > before:  # not merely thinned
+            text = self.events.record(f"invalid {stream} uplink dropped")
+            if text:
+                self.get_logger().warning(text)
 
     def _on_odometry(self, msg: Any) -> None:
         q = msg.pose.pose.orientation

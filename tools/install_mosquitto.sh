@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs Debian's mosquitto broker (used by test/cloud and bench/cloud.py) if it is missing.
-# Idempotent and quiet: does nothing when /usr/sbin/mosquitto is present. The system service is
-# not needed (tests start their own broker on 127.0.0.1); it is stopped and disabled if apt started it.
+# Installs Debian's mosquitto broker (test/cloud and bench/cloud.py start it on 127.0.0.1) if it
+# is missing. Idempotent and quiet: nothing happens, nothing is printed, when it is installed;
+# apt's output is shown only if the installation fails. The system service is not needed and is
+# disabled where an init system started it.
 set -euo pipefail
 
 if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
     exit 0
 fi
 
+SUDO=
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then
         SUDO=sudo
@@ -15,23 +17,29 @@ if [ "$(id -u)" -ne 0 ]; then
         echo "install_mosquitto: mosquitto is missing and this user cannot install packages (no root, no sudo)" >&2
         exit 1
     fi
-else
-    SUDO=
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+fail() {
+    cat "$log" >&2
+    echo "install_mosquitto: $1" >&2
+    exit 1
+}
+
+# Package lists may be missing (fresh container) or stale (candidate gone from the mirror).
 candidate=$(apt-cache policy mosquitto 2>/dev/null | awk '/Candidate:/ {print $2}')
 if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
-    $SUDO apt-get update -qq >/dev/null
+    $SUDO apt-get update -qq >"$log" 2>&1 || fail "apt-get update failed"
 fi
-$SUDO apt-get install -y -qq --no-install-recommends mosquitto >/dev/null
+if ! $SUDO apt-get install -y -qq --no-install-recommends mosquitto >"$log" 2>&1; then
+    $SUDO apt-get update -qq >"$log" 2>&1 || fail "apt-get update failed"
+    $SUDO apt-get install -y -qq --no-install-recommends mosquitto >"$log" 2>&1 || fail "apt-get install mosquitto failed"
+fi
 
-# Keep a system broker from holding port 1883 where an init system started it.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
 fi
 
-if ! [ -x /usr/sbin/mosquitto ]; then
-    echo "install_mosquitto: apt-get finished but /usr/sbin/mosquitto is absent" >&2
-    exit 1
-fi
+[ -x /usr/sbin/mosquitto ] || fail "apt-get finished but /usr/sbin/mosquitto is absent"

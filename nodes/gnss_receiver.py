@@ -30,6 +30,9 @@ class GnssReceiverConfig:
     replay_file: str = param("", help="NMEA log to replay instead of a port (epochs paced by their UTC time)")
     replay_rate: float = param(1.0, help="replay speed, times real time", low=0.01, high=100.0)
     replay_loop: bool = param(False, help="restart the replay at the end of the log")
+    replay_wait_subscribers: int = param(
+        0, help="start the replay once the fix topic has this many subscribers", low=0
+    )
     frame_id: str = param("gnss_antenna", help="frame of the fixes (the antenna)")
     time_source: str = param("gnss", help="TimeReference source")
     rtcm_file: str = param("", help="file or FIFO of RTCM 3 corrections to write to the receiver")
@@ -119,6 +122,12 @@ class GnssReceiverNode(RoadedgeLifecycleNode[GnssReceiverConfig]):
         if rx is None:
             return
         now = self.now_s()
+        if (
+            rx.replay is not None
+            and not rx.replay.started
+            and self._fix_pub.get_subscription_count() < self.config.replay_wait_subscribers
+        ):
+            return
         try:
             fixes = rx.poll(now)
         except Exception as exc:  # never let a receiver bug kill the driver

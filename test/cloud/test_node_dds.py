@@ -206,3 +206,40 @@ def test_roadside_bridge_signal_uplink_and_rsi_update(
     finally:
         node.on_safe_stop()
         node.destroy_node()
+
+
+def test_bad_ros_input_is_dropped_not_sent(
+    ros: Any, broker: MosquittoBroker, pki: TestPki, ops: OpsCentre, tmp_path: Path
+) -> None:
+    node = _make(ros, _params(broker, pki, tmp_path, "sw-0007", "vehicle"))
+    fix_pub = ros.node.create_publisher(NavSatFix, topics.LOCALIZATION_GEODETIC.name, 10)
+    status_pub = ros.node.create_publisher(VehicleStatus, topics.VEHICLE_STATUS.name, 10)
+    try:
+        ros.wait_for_matched(fix_pub)
+        ros.wait_for_matched(status_pub)
+        fix_pub.publish(NavSatFix(latitude=math.nan, longitude=114.0))
+        status_pub.publish(VehicleStatus(speed=math.nan, drive_mode=200, battery_soc=math.inf))
+        ros.spin_until(
+            lambda: node.events.counts.get("no position for the state uplink", 0) >= 2, 10.0, "counted"
+        )
+        assert ops.devices["sw-0007"].by_stream("state") == []
+        fix_pub.publish(NavSatFix(latitude=22.5, longitude=114.0, altitude=math.nan))
+        log = ops.devices["sw-0007"]
+        ros.spin_until(lambda: len(log.by_stream("state")) >= 1, 10.0, "state once the position is valid")
+        state = log.by_stream("state")[0]["data"]
+        assert state["speed"] == 0.0 and state["mode"] == "unknown" and state["battery"]["soc"] is None
+        assert state["pose"]["alt"] is None
+    finally:
+        node.on_safe_stop()
+        node.destroy_node()
+
+
+def test_executable_refuses_a_missing_operations_key(node_process: Any, tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "cloud_bridge:\n  ros__parameters:\n    fleet: city\n    site: north\n    device_id: sw-0001\n"
+        f"    ops_keys: ['ops-1={tmp_path}/absent.pub']\n    queue_path: {tmp_path}/q.db\n"
+    )
+    proc = node_process("cloud_bridge", params)
+    assert proc.proc.wait(30) == 2
+    assert "absent.pub" in proc.output() and "configuration error" in proc.output()

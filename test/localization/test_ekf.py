@@ -23,7 +23,7 @@ from roadedge.localization.gnss import FixQuality
 SINGLE_ACCEPTANCE = {FixQuality.SINGLE: NoiseModel(white=1.0, walk=0.15, tau=60.0)}
 
 OUTAGE_START, OUTAGE_END = 40.0, 60.0
-OUTAGE_BOUND = 1.0  # m, horizontal error bound during a 20 s outage at 3 m/s (60 m driven)
+OUTAGE_BOUND = 0.6  # m, horizontal error bound during a 20 s outage at 3 m/s (60 m driven, 1 %)
 
 
 @pytest.fixture(scope="module")

@@ -668,7 +668,7 @@ def map_to_asn(msg: MapData, now: float | None = None) -> dict[str, Any]:
 # ----------------------------------------------------------------------- SPAT
 def _timing_from_asn(timing: tuple[str, dict[str, Any]] | None, stamp: float | None) -> list[float]:
     """TimeChangeDetails -> [start, min_end, max_end, likely_end, next_start, next_duration] s."""
-    if timing is None:
+    if timing is None or not isinstance(timing[1], dict):  # absent, or an unknown extension alternative
         return [NAN] * 6
     form, t = timing
     if form == "counting":

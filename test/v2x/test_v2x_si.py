@@ -470,3 +470,19 @@ def test_any_valid_frame_converts_and_back(kind: str) -> None:
         kind2, again = si.to_asn(msg, NOW)
         assert kind2 == kind
         codec.encode_frame(kind2, again)
+
+
+def test_spat_unknown_timing_extension_is_unavailable() -> None:
+    # a CHOICE alternative from a later version of the standard decodes as (None, None)
+    value = {
+        "msgCnt": 1,
+        "intersections": [
+            {
+                "intersectionId": {"id": 7},
+                "status": (b"\x00\x00", 16),
+                "phases": [{"id": 1, "phaseStates": [{"light": "red", "timing": (None, None)}]}],
+            }
+        ],
+    }
+    state = si.spat_from_asn(value, NOW).intersections[0].phases[0].states[0]
+    assert state.light == SpatPhaseState.LIGHT_RED and math.isnan(state.likely_end_time)

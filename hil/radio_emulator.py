@@ -10,9 +10,10 @@ radio is broadcast to every other station's node port, subject to
 - loss: each delivery is dropped with probability ``loss``;
 - latency: each delivery waits ``latency_ms`` plus a uniform ``jitter_ms``.
 
-    radio_emulator --config config/v2x/radio_emulator.yaml
+    radio_emulator --ros-args -p config_file:=v2x/radio_emulator.yaml   (a node: diagnostics, runner)
+    python -m roadedge_hil.radio_emulator --config config/v2x/radio_emulator.yaml   (plain process)
 
-Pure Python (no ROS); frames are forwarded byte for byte.
+The emulator core is pure Python; frames are forwarded byte for byte.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ from typing import Any
 
 import yaml
 
+from roadedge.config import ConfigError, param
+from roadedge.diagnostics import Health, Level
+from roadedge.ros.node import RoadedgeNode, make_main
 from roadedge.v2x import codec
 from roadedge.v2x.security import SecurityPolicy, Verifier
+from roadedge.v2x.station import config_path
 
 EARTH_RADIUS = 6371008.8
 
@@ -201,7 +206,7 @@ def from_config(tree: dict[str, Any]) -> RadioEmulator:
     return RadioEmulator(stations, channel, str(tree.get("bind_host", "127.0.0.1")))
 
 
-def main(argv: list[str] | None = None) -> int:
+def cli_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="radio_emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, required=True, help="YAML: channel {...}, stations [...]")
     args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
@@ -226,5 +231,46 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class RadioEmulatorConfig:
+    config_file: str = param(
+        "v2x/radio_emulator.yaml", help="channel and stations YAML (relative: under config/)"
+    )
+
+
+class RadioEmulatorNode(RoadedgeNode[RadioEmulatorConfig]):
+    """The emulator as a node: configuration from a parameter, counters on /diagnostics."""
+
+    Schema = RadioEmulatorConfig
+    default_name = "radio_emulator"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        try:
+            tree = yaml.safe_load(config_path(self.config.config_file).read_text())
+            self.emulator = from_config(tree)
+        except (OSError, ValueError, TypeError, yaml.YAMLError) as err:
+            raise ConfigError(f"radio_emulator: {self.config.config_file}: {err}") from err
+        self.emulator.start()
+        self.health.add("channel", self._health)
+
+    def _health(self) -> Health:
+        s = self.emulator.stats
+        values = {
+            "received": str(s.received),
+            "delivered": str(s.delivered),
+            "lost": str(s.lost),
+            "out_of_range": str(s.out_of_range),
+            **{f"positions_{k}": f"{v[0]:.7f},{v[1]:.7f}" for k, v in self.emulator.positions.items()},
+        }
+        return Health(Level.OK, "ok", values)
+
+    def on_safe_stop(self) -> None:
+        self.emulator.close()
+
+
+NODE = RadioEmulatorNode
+main = make_main(NODE)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli_main())

@@ -5,7 +5,8 @@ It sends the report format of ``roadedge.v2x.signal_feed`` (one UDP datagram per
 The plan: phases served in order, each green -> yellow -> all-red; a phase is red while
 the others are served.
 
-    signal_controller --config config/v2x/signal_controller.yaml
+    signal_controller --ros-args -p config_file:=v2x/signal_controller.yaml   (a node, runner)
+    python -m roadedge_hil.signal_controller --config config/v2x/signal_controller.yaml   (plain process)
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from typing import Any
 
 import yaml
 
+from roadedge.config import ConfigError, param
+from roadedge.diagnostics import Health, Level
+from roadedge.ros.node import RoadedgeNode, make_main
 from roadedge.v2x.signal_feed import PhaseReport, SignalReport, StateReport, encode_report
+from roadedge.v2x.station import config_path
 
 GREEN_PROTECTED = 6
 GREEN_PERMISSIVE = 5
@@ -127,25 +132,64 @@ class SignalControllerEmulator:
         self._stop.set()
 
 
-def main(argv: list[str] | None = None) -> int:
+def emulator_from_config(tree: dict[str, Any]) -> SignalControllerEmulator:
+    plan = plan_from_config(tree["plan"])
+    target = (str(tree.get("rsu_host", "127.0.0.1")), int(tree["rsu_port"]))
+    return SignalControllerEmulator(plan, target, float(tree.get("rate_hz", 10.0)))
+
+
+def cli_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="signal_controller", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, required=True)
     args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
-        tree = yaml.safe_load(args.config.read_text())
-        plan = plan_from_config(tree["plan"])
-        target = (str(tree.get("rsu_host", "127.0.0.1")), int(tree["rsu_port"]))
-        emulator = SignalControllerEmulator(plan, target, float(tree.get("rate_hz", 10.0)))
+        emulator = emulator_from_config(yaml.safe_load(args.config.read_text()))
     except (OSError, KeyError, ValueError, TypeError, yaml.YAMLError) as err:
         print(f"signal_controller: configuration error: {err}", file=sys.stderr)
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: emulator.stop())
-    print(f"signal_controller: node {plan.node_id}, cycle {plan.cycle:.1f} s -> {target}", flush=True)
+    plan = emulator.plan
+    print(
+        f"signal_controller: node {plan.node_id}, cycle {plan.cycle:.1f} s -> {emulator.target}", flush=True
+    )
     emulator.run()
     print(f"signal_controller: sent={emulator.sent}", flush=True)
     return 0
 
 
+@dataclass(frozen=True)
+class SignalControllerConfig:
+    config_file: str = param(
+        "v2x/signal_controller.yaml", help="plan and target YAML (relative: under config/)"
+    )
+
+
+class SignalControllerNode(RoadedgeNode[SignalControllerConfig]):
+    """The emulator as a node: reports sent by a node timer (sim time follows /clock)."""
+
+    Schema = SignalControllerConfig
+    default_name = "signal_controller"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        try:
+            self.emulator = emulator_from_config(
+                yaml.safe_load(config_path(self.config.config_file).read_text())
+            )
+        except (OSError, KeyError, ValueError, TypeError, yaml.YAMLError) as err:
+            raise ConfigError(f"signal_controller: {self.config.config_file}: {err}") from err
+        self.create_timer(self.emulator.period, lambda: self.emulator.send_once(self.now_s()))
+        self.health.add("feed", self._health)
+
+    def _health(self) -> Health:
+        return Health(
+            Level.OK, "ok", {"sent": str(self.emulator.sent), "cycle_s": f"{self.emulator.plan.cycle:.1f}"}
+        )
+
+
+NODE = SignalControllerNode
+main = make_main(NODE)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli_main())

@@ -156,8 +156,8 @@ def test_rsu_map_spat_reach_obu_forged_and_replayed_rejected(ros: Any, procs: Pr
     spats: list[Spat] = ros.collect(Spat, "v2x/rx/spat")
     diags: list[DiagnosticArray] = ros.collect(DiagnosticArray, "/diagnostics")
 
-    procs.start("radio_emulator", "--config", str(emu_cfg))
-    procs.start("signal_controller", "--config", str(sig_cfg))
+    procs.start("radio_emulator", "--ros-args", "-p", f"config_file:={emu_cfg}")
+    procs.start("signal_controller", "--ros-args", "-p", f"config_file:={sig_cfg}")
     procs.start("v2x_rsu", "--ros-args", "--params-file", str(params))
     procs.start("v2x_obu", "--ros-args", "--params-file", str(params))
     try:

@@ -33,3 +33,22 @@ def test_bad_values_are_refused_with_the_parameter_named() -> None:
         validate({"gate_probability": 1.5}, LocalizationConfig, node="localization", source="test")
     with pytest.raises(ConfigError, match="no_such_site"):
         map_origin(validate({"site": "no_such_site"}, LocalizationConfig, node="localization", source="test"))
+
+
+def test_imu_mounting_and_quaternion_helpers() -> None:
+    import math
+
+    import numpy as np
+
+    from nodes.localization import quaternion_yaw, rotation_matrix, rpy_quaternion, yaw_quaternion
+
+    # An IMU mounted upside down (roll = pi) measures the yaw rate with the opposite sign.
+    assert (rotation_matrix(math.pi, 0.0, 0.0) @ np.array([0.0, 0.0, 0.2]))[2] == pytest.approx(-0.2)
+    assert rotation_matrix(0.0, 0.0, math.pi / 2) @ np.array([1.0, 0.0, 0.0]) == pytest.approx(
+        [0.0, 1.0, 0.0]
+    )
+    for yaw in (-3.0, -0.5, 0.0, 1.2, 3.1):
+        assert quaternion_yaw(yaw_quaternion(yaw)) == pytest.approx(yaw)
+        assert quaternion_yaw(rpy_quaternion(0.0, 0.0, yaw)) == pytest.approx(yaw)
+    q = rpy_quaternion(0.1, -0.2, 0.3)
+    assert q.x**2 + q.y**2 + q.z**2 + q.w**2 == pytest.approx(1.0)

@@ -468,7 +468,6 @@ class LocalizationEkf:
         self.P[B, B] = self.p.initial_bias_sigma**2
         self.P[K, K] = self.p.initial_scale_sigma**2
         self.z, self.z_var = (up - self.p.antenna.z, up_var) if math.isfinite(up) else (0.0, 1e6)
-        self.odom[:] = (0.0, 0.0, 0.0)
         self.initialized = True
         self.last_gnss_time = t
         self._init_fix = None

@@ -55,6 +55,7 @@ class SimResult:
     t: np.ndarray
     truth: np.ndarray  # N x 3 (x, y, yaw)
     est: np.ndarray  # N x 3
+    odom: np.ndarray  # N x 3, base_link in the odom frame
     lateral_sigma: np.ndarray
     initialized: np.ndarray
     gnss: list[tuple[float, GnssUpdate]]
@@ -92,7 +93,7 @@ def run(cfg: SimConfig) -> SimResult:
     parser = NmeaStreamParser()
     ekf = LocalizationEkf(cfg.params)
     steps = round(cfg.duration / cfg.dt)
-    t_log, truth, est, sig, init = [], [], [], [], []
+    t_log, truth, est, sig, init, odom = [], [], [], [], [], []
     gnss: list[tuple[float, GnssUpdate]] = []
     for k in range(1, steps + 1):
         speed_cmd, steer_cmd = curved_route(plant.state.time)
@@ -115,10 +116,19 @@ def run(cfg: SimConfig) -> SimResult:
         t_log.append(t)
         truth.append((s.x, s.y, s.yaw))
         est.append((ekf.x[0], ekf.x[1], ekf.x[2]))
+        odom.append(tuple(ekf.odom))
         sig.append(ekf.lateral_sigma() if ekf.initialized else math.nan)
         init.append(ekf.initialized)
     return SimResult(
-        np.array(t_log), np.array(truth), np.array(est), np.array(sig), np.array(init), gnss, ekf, parser
+        np.array(t_log),
+        np.array(truth),
+        np.array(est),
+        np.array(odom),
+        np.array(sig),
+        np.array(init),
+        gnss,
+        ekf,
+        parser,
     )
 
 

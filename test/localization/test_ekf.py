@@ -86,6 +86,15 @@ def test_20_s_outage_error_bounded_and_recovery_within_the_gate(imu: bool) -> No
     assert all(u.accepted for _, u in after)
     lat_after = lat[r.window(OUTAGE_END + 5.0)]
     assert p95(lat_after) <= 0.10
+    # REP-105: odom is continuous (steps no longer than the motion), map -> odom takes the correction.
+    w = r.window(OUTAGE_END - 1.0, OUTAGE_END + 1.0)
+    odom_steps = np.hypot(*np.diff(r.odom[w][:, :2], axis=0).T)
+    map_steps = np.hypot(*np.diff(r.est[w][:, :2], axis=0).T)
+    assert odom_steps.max() <= 3.2 * 0.01 + 1e-3 < map_steps.max()
+    mx, my, myaw = r.ekf.map_to_odom()
+    ox, oy, _ = r.ekf.odom
+    base = (mx + math.cos(myaw) * ox - math.sin(myaw) * oy, my + math.sin(myaw) * ox + math.cos(myaw) * oy)
+    assert base == pytest.approx((r.ekf.x[0], r.ekf.x[1]), abs=1e-9)
 
 
 def test_outage_state_is_dead_reckoning() -> None:

@@ -253,6 +253,13 @@ def _f(value: object) -> float | None:
     return out if math.isfinite(out) else None
 
 
+def _seconds_between(a: dt.time, b: dt.time) -> float:
+    """b - a in seconds for times of day, across midnight."""
+    sa = a.hour * 3600 + a.minute * 60 + a.second + a.microsecond * 1e-6
+    sb = b.hour * 3600 + b.minute * 60 + b.second + b.microsecond * 1e-6
+    return (sb - sa) % 86400.0
+
+
 class NmeaStreamParser:
     """Bytes in, :class:`GnssFix` out. Never raises on input; see :attr:`counters`."""
 
@@ -266,6 +273,10 @@ class NmeaStreamParser:
         self._buf = bytearray()
         self._epoch: _Epoch | None = None
         self._expected: frozenset[str] = frozenset()
+        self._previous_types: frozenset[str] = frozenset()
+        self._gst: tuple[dt.time, pynmea2.GST, FixQuality] | None = None  # last GST, for low-rate GST
+        self.gst_max_age = 1.5  # s
+        self._last_quality = FixQuality.INVALID
         self._date: dt.date | None = None
         self._last_utc: dt.datetime | None = None
         self.last_error: str = ""
@@ -372,6 +383,12 @@ class NmeaStreamParser:
         elif ep.time is None and stamp is not None:
             ep.time = stamp
         setattr(ep, stype.lower(), msg)
+        if stype == "GST" and stamp is not None:
+            try:
+                q = FixQuality(int(ep.gga.gps_qual or 0)) if ep.gga is not None else self._last_quality
+            except ValueError:
+                q = FixQuality.INVALID
+            self._gst = (stamp, msg, q)
         ep.types.add(stype)
         ep.talkers.add(getattr(msg, "talker", ""))
         ep.last_time = now
@@ -393,7 +410,11 @@ class NmeaStreamParser:
         if ep is None:
             return None
         if ep.gga is not None and str(ep.gga.gps_qual or "0") != "0":
-            self._expected = frozenset(ep.types)  # learn the epoch's sentence set from fixes only
+            # Learn the epoch's sentence set from fixes only; sentences at a lower rate than
+            # the epochs (GST at 1 Hz on some receivers) drop out of the intersection.
+            types = frozenset(ep.types)
+            self._expected = types & self._previous_types if self._previous_types else types
+            self._previous_types = types
         if ep.emitted or ep.gga is None:
             return None
         return self._make_fix(ep, now)
@@ -433,8 +454,19 @@ class NmeaStreamParser:
             lat = lon = alt = math.nan
             self.counters.invalid_fixes += 1
         hdop = _f(gga.horizontal_dil)
-        if ep.gst is not None and quality != FixQuality.INVALID:
-            g = ep.gst
+        gst = ep.gst
+        self._last_quality = quality
+        cached = self._gst
+        if (
+            gst is None
+            and cached is not None
+            and ep.time is not None
+            and cached[2] == quality
+            and _seconds_between(cached[0], ep.time) <= self.gst_max_age
+        ):
+            gst = cached[1]  # no GST this epoch: a recent one of the same quality still holds
+        if gst is not None and quality != FixQuality.INVALID:
+            g = gst
             cov, ctype = covariance_from_gst(
                 _f(g.std_dev_latitude),
                 _f(g.std_dev_longitude),

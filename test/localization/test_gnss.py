@@ -186,3 +186,19 @@ def test_rtcm3_framer_checks_crc_and_resynchronises() -> None:
         out += framer.feed(data[i : i + 13])
     assert out == [frames[0], frames[2], frames[0]]
     assert framer.counters.crc_errors >= 1 and framer.counters.garbage_bytes >= 4
+
+
+def test_gst_at_a_lower_rate_than_the_fixes() -> None:
+    # GST once a second, fixes at 10 Hz: every fix gets GST-based covariance, none waits for GST.
+    parser = NmeaStreamParser()
+    fixes = []
+    for k in range(30):
+        sentences = ("RMC", "GGA", "GST") if k % 10 == 0 else ("RMC", "GGA")
+        s = spec(utc=UTC + dt.timedelta(seconds=0.1 * k), sentences=sentences, sigma_east=0.03)
+        fixes += parser.feed(stream(s), 0.1 * k)
+    fixes += parser.flush(3.0)
+    assert len(fixes) == 30
+    assert all(
+        f.receive_time == pytest.approx(round(f.utc.timestamp() - UTC.timestamp(), 1)) for f in fixes[2:]
+    )
+    assert all(math.sqrt(f.covariance[0]) == pytest.approx(0.03) for f in fixes)

@@ -48,15 +48,23 @@ def track(
     replan: Callable[[float, VehicleState], Reference | None] | None = None,
     replan_period: float = 0.1,
     until: Callable[[Trace], bool] | None = None,
+    state_delay: float = 0.0,
 ) -> Trace:
     """Run controller (at 1/dt Hz) against plant for `seconds`; replan(t, state) gives a new reference
-    every replan_period (or None to keep the old one)."""
+    every replan_period (or None to keep the old one). state_delay (s) delays the state the planner and
+    controller see (localization latency); the trace records the true state."""
     trace = Trace()
     n = round(seconds / dt)
     every = max(1, round(replan_period / dt))
+    lag = max(0, round(state_delay / dt))
+    history: list[VehicleState] = []
     for k in range(n):
         t = k * dt
-        st = state_of(plant)
+        true = state_of(plant)
+        history.append(true)
+        st = history[max(0, len(history) - 1 - lag)]
+        if len(history) > lag + 1:
+            history.pop(0)
         if replan is not None and k % every == 0:
             ref = replan(t, st)
             if ref is not None:
@@ -65,11 +73,11 @@ def track(
         out = controller.update(t, st, dt, odometry_stamp=t)
         plant.step(dt, make_command(out))
         trace.t.append(t)
-        trace.x.append(st.x)
-        trace.y.append(st.y)
-        trace.yaw.append(st.yaw)
-        trace.speed.append(st.speed)
-        trace.acceleration.append(st.acceleration)
+        trace.x.append(true.x)
+        trace.y.append(true.y)
+        trace.yaw.append(true.yaw)
+        trace.speed.append(true.speed)
+        trace.acceleration.append(true.acceleration)
         trace.lateral_error.append(out.error.lateral if out.error is not None else float("nan"))
         trace.outputs.append(out)
         if until is not None and until(trace):

@@ -40,6 +40,7 @@ class ControllerParams:
     max_steering_rate: float = 0.5  # rad/s, sent as steering_rate (0 = chassis default)
     lateral_bandwidth: float = 0.6  # 1/m, w of the error dynamics
     lateral_damping: float = 1.0  # zeta
+    max_lateral_rate: float = 1.5  # rad/s: w * speed is capped here (latency and steering lag at speed)
     min_control_speed: float = 0.5  # m/s below which heading feedback is faded out
     steering_preview_time: float = 0.25  # s: actuator lag + half the rate-limited ramp
     feedforward_window: float = 1.0  # m, curvature averaged over at least this length (centred)
@@ -55,6 +56,9 @@ class ControllerParams:
     stop_deceleration: float = 1.5  # m/s^2, controlled stop on stale inputs
     standstill_speed: float = 0.05  # m/s
     hold_deceleration: float = 0.5  # m/s^2 commanded at standstill with a zero target (brake hold)
+    stop_snap_distance: float = 0.25  # m: this close to a stop point (and slow) the vehicle holds ...
+    stop_snap_speed: float = 0.5  # m/s ... when slower than this
+    restart_distance: float = 1.0  # m the stop point must move ahead before a holding vehicle pulls away
     max_lateral_error: float = 2.0  # m beyond which the controller stops: off the trajectory
     odometry_timeout: float = 0.2  # s
     trajectory_timeout: float = 1.0  # s
@@ -177,6 +181,7 @@ class TrajectoryController:
     _pid: _Pid = field(default_factory=_Pid)
     _hint: int | None = None
     _last_steer: float = 0.0
+    _holding: bool = False
     last_error: TrackingError | None = None
 
     def set_reference(self, ref: Reference) -> None:
@@ -186,6 +191,18 @@ class TrajectoryController:
     def reset(self) -> None:
         self._pid = _Pid()
         self._hint = None
+
+    @staticmethod
+    def _distance_to_stop(ref: Reference, s: float) -> float:
+        """Distance from s to where the reference comes to a final standstill (the start of its trailing
+        run of zero speeds; inf when it ends moving, <= 0 when it stands still everywhere ahead)."""
+        moving = np.nonzero(ref.velocity > 1e-3)[0]
+        if moving.size == 0:
+            return 0.0
+        last = int(moving[-1])
+        if last == ref.velocity.size - 1:
+            return math.inf
+        return float(ref.path.s[last + 1] - s)
 
     def _feedforward_curvature(self, ref: Reference, s: float, speed: float) -> float:
         p = self.params
@@ -261,12 +278,35 @@ class TrajectoryController:
         kff = self._feedforward_curvature(ref, pr.s, v)
         fade = min(1.0, v / p.min_control_speed) if p.min_control_speed > 0 else 1.0
         # heading error measured against a path curving under the vehicle: compensate the ff's own e_psi
-        kappa = kff - fade * (p.k1 * e_y + p.k2 * math.sin(e_psi))
+        w = min(p.lateral_bandwidth, p.max_lateral_rate / max(v, 0.1))
+        k1, k2 = w * w, 2.0 * p.lateral_damping * w
+        kappa = kff - fade * (k1 * e_y + k2 * math.sin(e_psi))
         steer = math.atan(p.wheelbase * kappa)
         steer = max(-p.max_steering_angle, min(p.max_steering_angle, steer))
         self._last_steer = steer
 
-        # longitudinal
+        # longitudinal: hold at a stop point once close to it (localization noise and lag must not make the
+        # vehicle creep over a stop line); pull away only when the stop point has moved restart_distance on
+        d_stop = self._distance_to_stop(ref, pr.s)
+        if self._holding and d_stop > p.restart_distance:
+            self._holding = False
+        elif not self._holding and d_stop <= p.stop_snap_distance and v < p.stop_snap_speed:
+            self._holding = True
+        if self._holding:
+            self._pid = _Pid()
+            return ControlOutput(
+                enable=True,
+                drive_mode=MODE_SWEEPING if sweeping else MODE_AUTONOMOUS,
+                target_speed=0.0,
+                target_acceleration=-p.hold_deceleration,
+                steering_angle=steer,
+                steering_rate=p.max_steering_rate,
+                gear=GEAR_DRIVE,
+                hazard_lights=LIGHT_OFF,
+                beacon_light=LIGHT_ON if sweeping else LIGHT_OFF,
+                reason="standstill",
+                error=err,
+            )
         s_prev = pr.s + (v * p.speed_preview_time if v > p.standstill_speed else p.min_speed_preview)
         v_target = float(np.interp(s_prev, ref.path.s, ref.velocity))
         a_ff = float(np.interp(s_prev, ref.path.s, ref.acceleration))

@@ -133,6 +133,12 @@ def objects_in_path(
             continue
         if math.hypot(ob.x - ego.x, ob.y - ego.y) > p.horizon + ego.length + 20.0:
             continue
+        now = path.project(ob.x, ob.y)
+        if now.s + ob.radius < s_front - 0.5:
+            continue  # behind or beside the vehicle now: braking cannot avoid it
+        if s_ego - 1.5 <= now.s <= s_front and abs(now.lateral) < 0.5 * ego.width:
+            continue  # inside our own footprint: our own BSM echoed back, or a ghost
+
         for t in steps:
             px, py = ob.x + ob.vx * t, ob.y + ob.vy * t
             pr = path.project(px, py)

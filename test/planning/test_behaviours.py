@@ -189,3 +189,10 @@ def test_rsi_work_zone_hazard_and_speed_sign() -> None:
     along = bh.RsiZone("p", False, 401, 0.0, 0.0, 1.0, paths=((((100.0, 0.5), (130.0, 0.5)), 2.0),))
     (c,) = bh.rsi_constraints(ROAD, 10.0, [along]).constraints
     assert (c.s_from, c.s_to) == pytest.approx((98.0, 132.0), abs=0.01)
+
+
+def test_objects_behind_are_never_predicted_into_the_path() -> None:
+    # a faster vehicle behind in our lane (or our own BSM with latency): its prediction runs through us
+    follower = bh.Obstacle("f", bh.CLASS_VEHICLE, 6.0, 0.0, vx=9.0, length=4.5, width=1.8)
+    own = bh.Obstacle("self", bh.CLASS_VEHICLE, 11.5, 0.0, vx=5.0, length=5.6, width=2.0)
+    assert bh.objects_in_path(ROAD, 10.0, EGO, [follower, own]) == []

@@ -19,6 +19,7 @@ from typing import Any
 
 from roadedge_msgs.msg import VehicleCommand, VehicleStatus, WorkEquipmentCommand, WorkEquipmentStatus
 from roadedge_msgs.srv import SetDriveMode
+from std_msgs.msg import Bool
 
 from roadedge import topics
 from roadedge.config import ConfigError, param
@@ -118,6 +119,8 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
         self._equipment_pub = self.publisher(topics.EQUIPMENT_STATUS)
         self.subscription(topics.VEHICLE_COMMAND, self._on_command)
         self.subscription(topics.EQUIPMENT_COMMAND, self._on_equipment)
+        self._remote_stop = False
+        self.subscription(topics.CLOUD_REMOTE_STOP, self._on_remote_stop)
         self.create_service(SetDriveMode, SET_DRIVE_MODE_SERVICE, self._on_set_mode)
         self.create_timer(1.0 / self.config.status_rate, self._publish)
         self.health.add("safety", self._safety_health)
@@ -160,6 +163,7 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
             equipment_timeout_s=c.equipment_timeout,
             realtime_priority=c.realtime_priority,
         )
+        self.runtime.remote_stop(self._remote_stop)
         cycle_ms = self.runtime.cycle_s * 1e3
         self.get_logger().info(
             f"chassis {canmap.name} on {c.can_interface}:{c.can_channel}, cycle {cycle_ms:.0f} ms"
@@ -185,6 +189,12 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
         age = self.now_s() - stamp if stamp > 0 else 0.0
         if not self.runtime.command(from_message(msg), age):
             self.runtime.report("stale_command", f"command stamp {age:.3f} s old")
+
+    def _on_remote_stop(self, msg: Bool) -> None:
+        # Held here too, so a stop that arrives before activation still applies once active.
+        self._remote_stop = bool(msg.data)
+        if self.runtime is not None:
+            self.runtime.remote_stop(self._remote_stop)
 
     def _on_equipment(self, msg: WorkEquipmentCommand) -> None:
         if self.runtime is not None and self.active:

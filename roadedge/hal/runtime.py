@@ -116,6 +116,10 @@ class ChassisRuntime:
         with self.lock:
             return self.watchdog.request_mode(mode)
 
+    def remote_stop(self, active: bool) -> None:
+        with self.lock:
+            self.watchdog.remote_stop(active)
+
     def status(self, section: str) -> dict[str, FieldValue]:
         with self.lock:
             return self._assemblers[section].fields()

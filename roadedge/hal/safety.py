@@ -49,6 +49,7 @@ class Fault(str, Enum):
     FEEDBACK_STALE = "feedback_stale"
     BUS_DOWN = "bus_down"
     FRAME_INTEGRITY = "frame_integrity"
+    REMOTE_STOP = "remote_stop"  # operations centre's signed stop (cloud link): controlled, not an e-stop
 
 
 ESTOP_FAULTS = frozenset({Fault.EMERGENCY_STOP_INPUT, Fault.EMERGENCY_STOP_COMMAND})
@@ -112,6 +113,7 @@ class SafetyWatchdog:
         self._ever_enabled = False
         self._estop_input = False
         self._estop_command = False
+        self._remote_stop = False
         self._stale: tuple[str, ...] = ()
         self._bus_ok = True
         self._bus_since = now
@@ -150,6 +152,10 @@ class SafetyWatchdog:
 
     def estop_input(self, active: bool) -> None:
         self._estop_input = active
+
+    def remote_stop(self, active: bool) -> None:
+        """Remote controlled stop from the operations centre; holds while active."""
+        self._remote_stop = active
 
     def feedback(self, speed: float | None = None, steering_angle: float | None = None) -> None:
         if speed is not None and math.isfinite(speed):
@@ -192,6 +198,8 @@ class SafetyWatchdog:
             faults.add(Fault.EMERGENCY_STOP_INPUT)
         if self._estop_command:
             faults.add(Fault.EMERGENCY_STOP_COMMAND)
+        if self._remote_stop:
+            faults.add(Fault.REMOTE_STOP)
         if self._stale and now - max(self._start, self._bus_since) > lim.feedback_grace_s:
             faults.add(Fault.FEEDBACK_STALE)
         if not self._bus_ok or self._bus_went_down:

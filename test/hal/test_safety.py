@@ -218,3 +218,15 @@ def test_set_drive_mode_refuses_while_latched() -> None:
     assert not ok and "emergency_stop_input" in why
     assert rig.wd.request_mode(9)[0] is False
     assert rig.wd.request_mode(MODE_MANUAL)[0] is True
+
+
+def test_remote_stop_is_a_controlled_stop_held_while_active() -> None:
+    rig = Rig().cruising()
+    rig.wd.remote_stop(True)
+    rig.run(DT, drive(2.0))
+    assert_controlled_stop(rig, Fault.REMOTE_STOP)
+    rig.run(3.0, drive(2.0))  # fresh commands do not override the operations centre's stop
+    assert rig.out.stopping and rig.out.fields["target_speed"] == 0.0
+    rig.wd.remote_stop(False)
+    rig.run(1.0, drive(1.0))  # released: not an e-stop, no re-arm needed
+    assert not rig.out.stopping and rig.out.fields["target_speed"] > 0.5

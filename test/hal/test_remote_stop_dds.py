@@ -10,10 +10,10 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from roadedge_msgs.msg import VehicleStatus
 from std_msgs.msg import Bool
+from test_chassis_dds import write_params
 
 from roadedge import topics
 from roadedge.ros.qos import qos_for
-from test_chassis_dds import write_params
 
 pytestmark = pytest.mark.dds
 

@@ -8,6 +8,7 @@ RUN := $(CURDIR)/tools/with_env.sh
 
 setup:
 	@PYTHON=$(PYTHON) ./tools/bootstrap.sh
+	@./tools/install_mosquitto.sh
 
 demo: setup
 	@$(RUN) roadedge demo

@@ -25,7 +25,7 @@ def _frames(kind: str, n: int, seed: int) -> list[Any]:
 
 @pytest.mark.parametrize("kind", codec.FRAME_KINDS)
 def test_every_frame_kind_agrees_bit_for_bit(kind: str) -> None:
-    for value in _frames(kind, ROUND_TRIPS_PER_KIND, seed=hash(kind) & 0xFFFF):
+    for value in _frames(kind, ROUND_TRIPS_PER_KIND, seed=codec.FRAME_KINDS.index(kind)):
         ours = codec.encode("MessageFrame", value)
         theirs = ref.encode("MessageFrame", value)
         assert ours == theirs, value

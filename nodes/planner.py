@@ -166,9 +166,10 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
                 self._reject("object")
                 continue
             if msg.header.frame_id in ("base_link", "") and ego is not None:  # vehicle frame -> map
+                # velocities are ground velocities expressed in the array's frame (roadedge.perception)
                 cy, sy = math.cos(ego.yaw), math.sin(ego.yaw)
                 x, y = ego.x + cy * x - sy * y, ego.y + sy * x + cy * y
-                vx, vy = cy * vx - sy * vy + ego.speed * cy, sy * vx + cy * vy + ego.speed * sy
+                vx, vy = cy * vx - sy * vy, sy * vx + cy * vy
             src = o.sources[0].type if o.sources else 0
             out.append(bh.Obstacle(str(o.id), int(o.classification), x, y, vx, vy, o.size.x, o.size.y, src))
         self._objects = (self.now_s(), out)

@@ -72,19 +72,20 @@ def test_planner_mission_from_parameters_and_conversions(nodes: Any) -> None:
     node._on_odometry(odom(-60.0, -5.8, 0.0, 2.0))
     lat0, lon0, alt0 = node.frame.to_geodetic(0.0, 0.0, 0.0)
 
-    # objects in base_link: a pedestrian 10 m ahead, 0.2 m left, standing -> moving backwards in base_link
+    # objects in base_link (ground velocity in base_link axes): a pedestrian 10 m ahead, 0.2 m left, walking
+    # to the left at 1 m/s
     arr = ObjectArray()
     arr.header.frame_id = "base_link"
     ped = Object(id=5, classification=Object.CLASS_PEDESTRIAN)
     ped.pose.pose.position.x, ped.pose.pose.position.y = 10.0, 0.2
-    ped.velocity.twist.linear.x = -2.0  # ego moves at 2 m/s: the pedestrian stands in the map
+    ped.velocity.twist.linear.y = 1.0
     ped.size.x = ped.size.y = 0.5
     bad = Object(id=6)
     bad.pose.pose.position.x = math.nan
     arr.objects = [ped, bad]
     node._on_objects(arr)
     (ob,) = node._objects[1]
-    assert (ob.x, ob.y) == pytest.approx((-50.0, -5.6)) and math.hypot(ob.vx, ob.vy) == pytest.approx(0.0)
+    assert (ob.x, ob.y) == pytest.approx((-50.0, -5.6)) and (ob.vx, ob.vy) == pytest.approx((0.0, 1.0))
     assert node._bad.counts.get("object") == 1
 
     # RSM participant 10 m east of the site origin; RSI work zone at the origin + (-40, -5)

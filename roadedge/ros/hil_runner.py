@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,8 +34,10 @@ from rosgraph_msgs.msg import Clock
 from roadedge import topics
 from roadedge.config import ConfigError
 from roadedge.profiles import PACKAGE_ROOT
+from roadedge.ros import node as node_base
 from roadedge.ros.qos import qos_for
 from roadedge.ros.runner import make_executor, node_class
+from roadedge.ros.stepping import Stepper
 from roadedge.scenario import criteria
 from roadedge.scenario.schema import ADVISORY_TYPES, Scenario, ScenarioError, load_scenario
 
@@ -50,6 +52,7 @@ class NodeSpec:
     executable: str
     params: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
+    namespace: str | None = None  # the roadside runs in its own, as on its own box
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -152,14 +155,11 @@ def actor_tracks(scenario: Scenario, end_time: float, dt: float = 0.1) -> dict[s
 
 
 class SimClock:
-    """Publishes /clock in steps; a step goes out only when the monitor saw the previous one."""
+    """Publishes /clock: the epoch (unix time of scenario t = 0) plus scenario time."""
 
-    def __init__(self, node: Node, monitor: ScenarioMonitor, step: float, rate: float | None) -> None:
-        self.epoch = monitor.epoch
+    def __init__(self, node: Node, epoch: float) -> None:
+        self.epoch = epoch
         self._pub = node.create_publisher(Clock, topics.CLOCK.name, qos_for(topics.CLOCK))
-        self._monitor = monitor
-        self.step = step
-        self.rate = rate  # real-time factor cap; None = as fast as the graph keeps up
         self.now = 0.0
 
     def publish(self, t: float) -> None:
@@ -168,17 +168,40 @@ class SimClock:
         msg = Clock()
         msg.clock.sec, msg.clock.nanosec = divmod(total, 1_000_000_000)
         self._pub.publish(msg)
+        self.now = t
 
-    def advance(self, stop: threading.Event, timeout: float = 30.0) -> bool:
-        """Next step; False if the graph did not follow within timeout (wall) seconds."""
-        self.now += self.step
-        self.publish(self.now)
-        deadline = time.monotonic() + timeout
-        while self._monitor.clock_seen + 1e-6 < self.now:
-            if stop.is_set() or time.monotonic() > deadline:
-                return False
-            time.sleep(0.0005)
-        return True
+
+#: What a scenario run records: the inputs a replay needs, the stack's outputs, and ground truth.
+RECORDED_TOPICS = tuple(
+    t.name if t.name.startswith("/") else "/" + t.name
+    for t in (
+        topics.CLOCK,
+        topics.GROUND_TRUTH,
+        topics.HIL_ACTORS,
+        topics.GNSS_FIX,
+        topics.IMU,
+        topics.VEHICLE_STATUS,
+        topics.VEHICLE_COMMAND,
+        topics.EQUIPMENT_COMMAND,
+        topics.EQUIPMENT_STATUS,
+        topics.ODOMETRY,
+        topics.OBJECTS,
+        topics.V2X_RX_BSM,
+        topics.V2X_RX_MAP,
+        topics.V2X_RX_SPAT,
+        topics.V2X_RX_RSI,
+        topics.V2X_RX_RSM,
+        topics.TRAJECTORY,
+        topics.ADVISORIES,
+        topics.TASK_PROGRESS,
+        topics.DIAGNOSTICS,
+        topics.TF,
+    )
+)
+
+
+#: The roadside box's graph is separate from the vehicle's (here: a namespace of the one process).
+ROADSIDE_NAMESPACE = "roadside"
 
 
 @dataclass
@@ -188,6 +211,7 @@ class RunContext:
     run_dir: Path
     epoch: float
     devices: list[Any] = field(default_factory=list)
+    camera_perception: bool = False
 
 
 def free_udp_port() -> int:
@@ -239,6 +263,7 @@ def v2x_rig(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
                 "map_file": "v2x/maps/demo_intersection.yaml",
                 "spat_name": scenario.name,
             },
+            namespace=ROADSIDE_NAMESPACE,
         ),
         NodeSpec(
             "v2x_obu",
@@ -253,6 +278,28 @@ def v2x_rig(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
             },
         ),
     ]
+
+
+def vehicle_sensing(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
+    """What the vehicle sees the actors with: the rig's object-list sensor, or the camera pipeline
+    (HIL camera renderer -> ONNX perception) when the run asks for it."""
+    hidden = [a.id for a in scenario.actors if "vehicle" not in a.visible_to]
+    if ctx.camera_perception:
+        origin = scenario.map.origin
+        geodetic = (
+            {
+                "map_origin_latitude": origin.lat,
+                "map_origin_longitude": origin.lon,
+                "map_origin_altitude": origin.alt,
+            }
+            if origin
+            else {}
+        )
+        return [
+            NodeSpec("camera", {"name": "front", "seed": scenario.seed}),
+            NodeSpec("perception", geodetic),
+        ]
+    return [NodeSpec("object_sensor", {"seed": scenario.seed, "ignore": hidden})]
 
 
 def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
@@ -273,6 +320,7 @@ def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
             {"initial_x": pose.x, "initial_y": pose.y, "initial_yaw": pose.yaw, "status_rate": 50.0},
         ),
         NodeSpec("gnss_emulator", {"link": gnss_link, "seed": scenario.seed, **geodetic}),
+        *vehicle_sensing(scenario, ctx),
         # the roadside and the radio
         *v2x_rig(scenario, ctx),
         # the vehicle
@@ -283,6 +331,11 @@ def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
             {"vehicle_width": scenario.vehicle.width, "base_to_front": scenario.vehicle.base_to_front},
         ),
         NodeSpec("controller", {}),
+        # the run's record
+        NodeSpec(
+            "recorder",
+            {"output": str(ctx.run_dir / "bag"), "storage": "mcap", "topics": list(RECORDED_TOPICS)},
+        ),
     ]
 
 
@@ -304,7 +357,8 @@ def sweep_task_request(scenario: Scenario) -> Any:
     task.max_speed = scenario.task.target_speed
     task.side_brush_speed, task.main_brush_speed = 10.0, 12.0
     task.suction_fan_speed, task.water_spray_flow = 0.8, 4.0
-    for seg in curb_segments(scenario.task, road_map):
+    start = (scenario.initial_pose.x, scenario.initial_pose.y)
+    for seg in curb_segments(scenario.task, road_map, start=start):
         task.segments.append(
             CurbSegmentMsg(
                 segment_id=seg.segment_id,
@@ -333,6 +387,7 @@ class RunResult:
 
 
 def create_stack(specs: list[NodeSpec], context: Any) -> list[Any]:
+    node_base.QOS_EVENT_LOGGING = False  # one stepped process: keep the wait sets small
     nodes = []
     for spec in specs:
         cls = node_class(spec.executable)
@@ -340,9 +395,13 @@ def create_stack(specs: list[NodeSpec], context: Any) -> list[Any]:
         nodes.append(
             cls(
                 name=spec.name,
+                namespace=spec.namespace,
                 parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],
                 config_source=f"scenario parameters of {spec.name or spec.executable}",
                 context=context,
+                # the run needs no remote parameter services; fewer entities make each step cheaper
+                start_parameter_services=False,
+                enable_rosout=False,
                 **spec.kwargs,
             )
         )
@@ -358,33 +417,37 @@ def run_scenario(
     step: float = 0.02,
     progress: Callable[[float, float], None] | None = None,
     report: bool = True,
+    camera_perception: bool = False,
 ) -> RunResult:
     """Run one scenario to its duration; returns verdicts and where the outputs went."""
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    ctx = RunContext(out_dir.resolve(), epoch=float(int(time.time())))
+    bag_dir = out_dir / "bag"
+    if bag_dir.exists():  # a new run replaces the last one's record
+        shutil.rmtree(bag_dir)
+    ctx = RunContext(out_dir.resolve(), epoch=float(int(time.time())), camera_perception=camera_perception)
     task_request = sweep_task_request(scenario)
     try:
         nodes = create_stack(stack(scenario, ctx), context)
         monitor = ScenarioMonitor(scenario, context, ctx.epoch)
         clock_node = rclpy.create_node("hil_clock", context=context)
-        clock = SimClock(clock_node, monitor, step, rate)
+        clock = SimClock(clock_node, ctx.epoch)
         executor = make_executor(1, context)
         for node in [*nodes, monitor, clock_node]:
             executor.add_node(node)
-        spinner = threading.Thread(target=_spin, args=(executor, stop), daemon=True)
-        spinner.start()
+        stepper = Stepper(executor, idle_rounds=1)
         clock.publish(0.0)
-        _start_task(clock_node, scenario, monitor, stop, task_request)
+        stepper.settle()
+        _start_task(clock_node, scenario, monitor, stepper, task_request)
         wall_start = time.monotonic()
         last_report = 0.0
-        while clock.now < scenario.duration - 1e-9 and not stop.is_set():
-            if not clock.advance(stop):
-                monitor.events.append(criteria.RunEvent(clock.now, "stall", "graph stopped following /clock"))
-                break
+        steps = 0
+        while clock.now < scenario.duration - 1e-9:
+            steps += 1
+            clock.publish(steps * step)
+            stepper.settle()
             if rate is not None:
                 ahead = clock.now / rate - (time.monotonic() - wall_start)
                 if ahead > 0:
@@ -393,10 +456,13 @@ def run_scenario(
                 last_report = clock.now
                 progress(clock.now, scenario.duration)
         end_time = clock.now
+        recorders = [n for n in nodes if n.get_name() == "recorder"]
         for node in nodes:
+            if node not in recorders:
+                node.on_safe_stop()
+        stepper.settle()
+        for node in recorders:  # last, so it records the stop
             node.on_safe_stop()
-        stop.set()
-        spinner.join(5.0)
         run = monitor.run_data(end_time)
         verdicts = criteria.evaluate(scenario, run)
         report_path = None
@@ -408,32 +474,40 @@ def run_scenario(
         for node in [*nodes, monitor, clock_node]:
             node.destroy_node()
         return RunResult(
-            scenario, verdicts, run, report_path, None, time.monotonic() - started, dict(monitor.diagnostics)
+            scenario,
+            verdicts,
+            run,
+            report_path,
+            bag_dir if bag_dir.exists() else None,
+            time.monotonic() - started,
+            dict(monitor.diagnostics),
         )
     finally:
-        stop.set()
         for device in ctx.devices:
             device.stop()
         if context.ok():
             rclpy.shutdown(context=context)
 
 
-def _call(node: Node, srv_type: Any, name: str, request: Any, stop: threading.Event) -> str:
-    """Call a service of the stack (spun by the runner's executor thread); the answer as text."""
+def _call(node: Node, srv_type: Any, name: str, request: Any, stepper: Stepper) -> str:
+    """Call a service of the stack in the runner's process; the answer as text."""
     client = node.create_client(srv_type, name)
-    if not client.wait_for_service(timeout_sec=10.0):
+    deadline = time.monotonic() + 10.0
+    while not client.service_is_ready() and time.monotonic() < deadline:
+        stepper.settle()
+        time.sleep(0.01)
+    if not client.service_is_ready():
         return f"no {name} service"
     future = client.call_async(request)
-    deadline = time.monotonic() + 10.0
-    while not future.done() and time.monotonic() < deadline and not stop.is_set():
-        time.sleep(0.01)
+    while not future.done() and time.monotonic() < deadline:
+        stepper.settle()
     response = future.result() if future.done() else None
     node.destroy_client(client)
     return "no answer" if response is None else str(response.message)
 
 
 def _start_task(
-    node: Node, scenario: Scenario, monitor: ScenarioMonitor, stop: threading.Event, task_request: Any
+    node: Node, scenario: Scenario, monitor: ScenarioMonitor, stepper: Stepper, task_request: Any
 ) -> None:
     """What the operator does at the start of a shift: initialise localization, dispatch the task."""
     from roadedge_msgs.srv import ResetLocalization, StartSweepTask
@@ -448,19 +522,10 @@ def _start_task(
     )
     for i, var in enumerate((0.25, 0.25, 1.0, 0.01, 0.01, 0.01)):
         reset.pose.pose.covariance[i * 7] = var
-    text = _call(node, ResetLocalization, "localization/reset", reset, stop)
+    text = _call(node, ResetLocalization, "localization/reset", reset, stepper)
     monitor.events.append(criteria.RunEvent(0.0, "localization", f"reset at the start pose: {text}"))
-    text = _call(node, StartSweepTask, "planning/start_sweep_task", task_request, stop)
+    text = _call(node, StartSweepTask, "planning/start_sweep_task", task_request, stepper)
     monitor.events.append(criteria.RunEvent(0.0, "task", f"sweep task {scenario.task.task_id}: {text}"))
-
-
-def _spin(executor: Any, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            executor.spin_once(timeout_sec=0.05)
-        except Exception as err:  # a node's crash must end the run visibly, not hang it
-            print(f"hil: executor error: {err!r}", file=sys.stderr)
-            stop.set()
 
 
 def hil_main(argv: list[str]) -> int:
@@ -474,6 +539,11 @@ def hil_main(argv: list[str]) -> int:
         "--rate", type=float, default=None, help="cap on sim/wall speed (default: as fast as it runs)"
     )
     parser.add_argument("--quiet", action="store_true", help="only the verdict table")
+    parser.add_argument(
+        "--camera",
+        action="store_true",
+        help="the vehicle sees through the HIL camera and the ONNX detector instead of the object-list sensor",
+    )
     args = parser.parse_args(argv)
     if args.scenario is None and not args.default:
         parser.error("name a scenario or pass --default")
@@ -492,7 +562,7 @@ def hil_main(argv: list[str]) -> int:
         if not args.quiet:
             print(f"  t = {t:5.1f} / {total:.0f} s", flush=True)
 
-    result = run_scenario(scenario, out, rate=args.rate, progress=show)
+    result = run_scenario(scenario, out, rate=args.rate, progress=show, camera_perception=args.camera)
     if not args.quiet:
         for event in result.run.events:
             print(f"  event t={event.t:.1f} s {event.kind}: {event.text}")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import Executor, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
@@ -31,6 +32,19 @@ S = TypeVar("S")
 
 #: Parameter every lifecycle driver understands: configure and activate itself at start.
 AUTOSTART = "autostart"
+
+#: Whether publishers and subscriptions get rclpy's default QoS-event handlers (they log
+#: incompatible QoS). Each handler joins every wait set; the HIL runner, which steps one
+#: process holding the whole graph, switches them off to halve the executor's work.
+QOS_EVENT_LOGGING = True
+
+
+def _event_kwargs(kind: str) -> dict[str, Any]:
+    if QOS_EVENT_LOGGING:
+        return {}
+    if kind == "publisher":
+        return {"event_callbacks": PublisherEventCallbacks(use_default_callbacks=False)}
+    return {"event_callbacks": SubscriptionEventCallbacks(use_default_callbacks=False)}
 
 
 def message_type(type_name: str) -> Any:
@@ -52,7 +66,10 @@ class HealthReporter:
         self._node = node
         self._sources: dict[str, Callable[[], Health]] = {}
         self._pub = node.create_publisher(
-            DiagnosticArray, topics.DIAGNOSTICS.name, qos_for(topics.DIAGNOSTICS)
+            DiagnosticArray,
+            topics.DIAGNOSTICS.name,
+            qos_for(topics.DIAGNOSTICS),
+            **_event_kwargs("publisher"),
         )
         self._timer = node.create_timer(period, self.publish)
 
@@ -108,7 +125,9 @@ class _RoadedgeMixin(Generic[S]):
 
     def publisher(self, topic: topics.Topic, msg_type: Any = None) -> Any:
         node: Node = self  # type: ignore[assignment]
-        return node.create_publisher(msg_type or message_type(topic.type), topic.name, qos_for(topic))
+        return node.create_publisher(
+            msg_type or message_type(topic.type), topic.name, qos_for(topic), **_event_kwargs("publisher")
+        )
 
     def subscription(self, topic: topics.Topic, callback: Callable[[Any], None], msg_type: Any = None) -> Any:
         node: Node = self  # type: ignore[assignment]

@@ -33,22 +33,34 @@ def _samples(task: TaskSpec, step: float) -> list[tuple[float, float, float]]:
 
 
 def curb_segments(
-    task: TaskSpec, road_map: RoadMap, step: float = 1.0, min_length: float = 3.0
+    task: TaskSpec,
+    road_map: RoadMap,
+    step: float = 1.0,
+    min_length: float = 3.0,
+    start: tuple[float, float] | None = None,
 ) -> list[CurbSegment]:
     """Lanelets along the curb line (matched at the vehicle's sweeping position), in order.
 
     The vehicle centre runs ``task.curb_offset`` inside the curb line; each sample there is
     matched to the lanelet heading the same way, consecutive samples on one lanelet merge.
+    ``start`` (the vehicle's position when the task is given) drops the curb behind it.
     """
     inward = 1.0 if task.curb_side == "right" else -1.0  # right curb: the lane is to its left
     segments: list[CurbSegment] = []
-    for x, y, heading in _samples(task, step):
+    samples = _samples(task, step)
+    if start is not None:  # the vehicle cannot sweep the curb behind it
+        sx, sy = start
+        nearest = min(range(len(samples)), key=lambda i: math.hypot(samples[i][0] - sx, samples[i][1] - sy))
+        samples = samples[nearest:]
+    for x, y, heading in samples:
         cx = x - inward * math.sin(heading) * task.curb_offset
         cy = y + inward * math.cos(heading) * task.curb_offset
         matched = road_map.match(cx, cy, heading, max_distance=3.0, max_heading=0.35)
         if matched is None:
             continue
         lanelet_id, projection = matched
+        if road_map.lanelets[lanelet_id].edge(task.curb_side) is None:
+            continue  # no curb on that side (an intersection): transit, not sweeping
         s = float(projection.s)
         if segments and segments[-1].lanelet_id == lanelet_id:
             last = segments[-1]

@@ -542,7 +542,7 @@ def hil_main(argv: list[str]) -> int:
     parser.add_argument(
         "--camera",
         action="store_true",
-        help="the vehicle sees through the HIL camera and the ONNX detector instead of the object-list sensor",
+        help="the vehicle sees through the HIL camera and ONNX detector, not the object-list sensor",
     )
     args = parser.parse_args(argv)
     if args.scenario is None and not args.default:

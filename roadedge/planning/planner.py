@@ -4,6 +4,7 @@ speed profile -> a trajectory (roadedge_msgs/Trajectory fields), advisories, equ
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -169,7 +170,23 @@ class Planner:
             result.advisories.extend(dec.result.advisories)
             break  # the next stop line only
         # emergency vehicles
-        _merge(result, bh.emergency_yield(ego, inp.emergency_vehicles, p.evw, at_curb=sweeping))
+        # emergency vehicles: from their BSM, and objects perception or the roadside classed as one (their
+        # siren state is unknown: yielding is the safe assumption)
+        evs = list(inp.emergency_vehicles)
+        evs += [
+            bh.EmergencyVehicle(
+                o.id,
+                o.x,
+                o.y,
+                math.atan2(o.vy, o.vx) if math.hypot(o.vx, o.vy) > 0.5 else math.nan,
+                math.hypot(o.vx, o.vy),
+                True,
+                True,
+            )
+            for o in objs
+            if o.kind == bh.CLASS_EMERGENCY and o.source != bh.SOURCE_V2X_BSM
+        ]
+        _merge(result, bh.emergency_yield(ego, evs, p.evw, at_curb=sweeping))
         # RSI
         _merge(result, bh.rsi_constraints(ref.path, s_ego, inp.rsi, p.rsi))
 

@@ -196,3 +196,23 @@ def test_objects_behind_are_never_predicted_into_the_path() -> None:
     follower = bh.Obstacle("f", bh.CLASS_VEHICLE, 6.0, 0.0, vx=9.0, length=4.5, width=1.8)
     own = bh.Obstacle("self", bh.CLASS_VEHICLE, 11.5, 0.0, vx=5.0, length=5.6, width=2.0)
     assert bh.objects_in_path(ROAD, 10.0, EGO, [follower, own]) == []
+
+
+def test_planner_yields_to_an_emergency_vehicle_seen_by_perception() -> None:
+    from planning_sim import road
+
+    from roadedge.planning.planner import Inputs, Planner
+    from roadedge.planning.tasks import route_from_path
+
+    m = road("demo_intersection")
+    planner = Planner(m)
+    planner.set_route(route_from_path(m, [(-90.0, -5.25), (-20.0, -5.25)]))
+    ego = bh.Ego(-60.0, -5.25, 0.0, 5.0)
+    ambulance = bh.Obstacle("cam7", bh.CLASS_EMERGENCY, -90.0, -1.75, vx=12.0, length=6.0, width=2.2)
+    plan = planner.plan(Inputs(ego, objects=[ambulance]))
+    assert plan is not None and plan.behaviour == bh.B_YIELD_EMERGENCY
+    assert [a.type for a in plan.advisories if a.type == bh.EVW] == [bh.EVW]
+    # the same vehicle known only from its BSM object (no siren information here) does not
+    as_bsm = bh.Obstacle("bsm:x", bh.CLASS_EMERGENCY, -90.0, -1.75, vx=12.0, source=bh.SOURCE_V2X_BSM)
+    plan = planner.plan(Inputs(ego, objects=[as_bsm]))
+    assert plan is not None and plan.behaviour == bh.B_LANE_FOLLOW

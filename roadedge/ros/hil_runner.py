@@ -11,6 +11,7 @@ criteria, prints the verdict table and writes a PNG report.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import shutil
 import socket
@@ -328,7 +329,11 @@ def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
         NodeSpec("localization", geodetic),
         NodeSpec(
             "planner",
-            {"vehicle_width": scenario.vehicle.width, "base_to_front": scenario.vehicle.base_to_front},
+            {
+                "vehicle_width": scenario.vehicle.width,
+                "base_to_front": scenario.vehicle.base_to_front,
+                **mission_params(scenario),
+            },
         ),
         NodeSpec("controller", {}),
         # the run's record
@@ -339,36 +344,35 @@ def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
     ]
 
 
-def sweep_task_request(scenario: Scenario) -> Any:
-    """The StartSweepTask request an operator would send for the scenario's curb line."""
-    from roadedge_msgs.msg import CurbSegment as CurbSegmentMsg
-    from roadedge_msgs.srv import StartSweepTask
+def path_from(points: list[tuple[float, float]], start: tuple[float, float]) -> list[tuple[float, float]]:
+    """The polyline from the point nearest to ``start`` on: the mission begins where the vehicle is."""
+    best = (math.inf, 0, points[0])
+    for i, (a, b) in enumerate(itertools.pairwise(points)):
+        dx, dy = b[0] - a[0], b[1] - a[1]
+        seg = dx * dx + dy * dy
+        u = 0.0 if seg == 0 else max(0.0, min(1.0, ((start[0] - a[0]) * dx + (start[1] - a[1]) * dy) / seg))
+        foot = (a[0] + u * dx, a[1] + u * dy)
+        dist = math.hypot(foot[0] - start[0], foot[1] - start[1])
+        if dist < best[0]:
+            best = (dist, i, foot)
+    _, i, foot = best
+    rest = [p for p in points[i + 1 :] if math.hypot(p[0] - foot[0], p[1] - foot[1]) > 1e-6]
+    return [foot, *rest]
 
-    from roadedge.planning.lanelet_map import RoadMap, load_sites
-    from roadedge.scenario.task_link import curb_segments, planner_curb_offset
 
-    sites = load_sites(PACKAGE_ROOT / "config" / "maps" / "sites.yaml")
-    site = next(s for s in sites.values() if Path(s.map_file).name == Path(scenario.map.file).name)
-    road_map = RoadMap.from_site(site)
-    request = StartSweepTask.Request()
-    task = request.task
-    task.task_id = scenario.task.task_id
-    task.curb_offset = planner_curb_offset(scenario)
-    task.max_speed = scenario.task.target_speed
-    task.side_brush_speed, task.main_brush_speed = 10.0, 12.0
-    task.suction_fan_speed, task.water_spray_flow = 0.8, 4.0
-    start = (scenario.initial_pose.x, scenario.initial_pose.y)
-    for seg in curb_segments(scenario.task, road_map, start=start):
-        task.segments.append(
-            CurbSegmentMsg(
-                segment_id=seg.segment_id,
-                lanelet_id=seg.lanelet_id,
-                side=CurbSegmentMsg.SIDE_LEFT if seg.side == "left" else CurbSegmentMsg.SIDE_RIGHT,
-                start_s=seg.start_s,
-                end_s=seg.end_s,
-            )
-        )
-    return request
+def mission_params(scenario: Scenario) -> dict[str, Any]:
+    """The planner's start mission: the scenario's route or sweep task, from the vehicle's start on."""
+    task = scenario.task
+    pose = scenario.initial_pose
+    path = path_from([(p.x, p.y) for p in task.path], (pose.x, pose.y))
+    return {
+        "task_kind": task.kind,
+        "task_path": [c for point in path for c in point],
+        "task_id": task.task_id,
+        "task_target_speed": task.target_speed,
+        "task_curb_side": task.curb_side,
+        "task_curb_offset": task.curb_offset,
+    }
 
 
 @dataclass
@@ -428,7 +432,6 @@ def run_scenario(
     if bag_dir.exists():  # a new run replaces the last one's record
         shutil.rmtree(bag_dir)
     ctx = RunContext(out_dir.resolve(), epoch=float(int(time.time())), camera_perception=camera_perception)
-    task_request = sweep_task_request(scenario)
     try:
         nodes = create_stack(stack(scenario, ctx), context)
         monitor = ScenarioMonitor(scenario, context, ctx.epoch)
@@ -440,7 +443,7 @@ def run_scenario(
         stepper = Stepper(executor, idle_rounds=1)
         clock.publish(0.0)
         stepper.settle()
-        _start_task(clock_node, scenario, monitor, stepper, task_request)
+        _start_task(clock_node, scenario, monitor, stepper)
         wall_start = time.monotonic()
         last_report = 0.0
         steps = 0
@@ -506,11 +509,10 @@ def _call(node: Node, srv_type: Any, name: str, request: Any, stepper: Stepper) 
     return "no answer" if response is None else str(response.message)
 
 
-def _start_task(
-    node: Node, scenario: Scenario, monitor: ScenarioMonitor, stepper: Stepper, task_request: Any
-) -> None:
-    """What the operator does at the start of a shift: initialise localization, dispatch the task."""
-    from roadedge_msgs.srv import ResetLocalization, StartSweepTask
+def _start_task(node: Node, scenario: Scenario, monitor: ScenarioMonitor, stepper: Stepper) -> None:
+    """What the operator does at the start of a shift: initialise localization at the start pose
+    (the planner starts the scenario's mission from its parameters)."""
+    from roadedge_msgs.srv import ResetLocalization
 
     reset = ResetLocalization.Request(use_pose=True)
     reset.pose.header.frame_id = "map"
@@ -524,8 +526,6 @@ def _start_task(
         reset.pose.pose.covariance[i * 7] = var
     text = _call(node, ResetLocalization, "localization/reset", reset, stepper)
     monitor.events.append(criteria.RunEvent(0.0, "localization", f"reset at the start pose: {text}"))
-    text = _call(node, StartSweepTask, "planning/start_sweep_task", task_request, stepper)
-    monitor.events.append(criteria.RunEvent(0.0, "task", f"sweep task {scenario.task.task_id}: {text}"))
 
 
 def hil_main(argv: list[str]) -> int:

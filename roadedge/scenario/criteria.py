@@ -401,7 +401,8 @@ def check_advisory(run: RunData, exp: AdvisoryExpectation) -> Verdict:
 
 
 def check_standstill(run: RunData, exp: StandstillExpectation) -> Verdict:
-    i = first_stop(run.ego, exp.window)
+    # "never stops" is about coming to a halt: standing at the start of the run is not a stop
+    i = first_stop(run.ego, exp.window, onset=not exp.expect)
     w = exp.window
     span = f"[{_fmt(w.start)}, {_fmt(w.end)}] s"
     name = exp.name or (f"stops in {span}" if exp.expect else f"no stop in {span}")

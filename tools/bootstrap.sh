@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Installs everything roadedge needs into .venv, which becomes the ROS 2 prefix:
-# ROS 2 Jazzy wheels, Python dependencies, the fixes those wheels need, the interface
-# packages built with CMake, and roadedge itself in the layout launch_ros expects.
+# ROS 2 wheels (Jazzy by default, Kilted with ROS_DISTRO=kilted), Python dependencies, the fixes
+# those wheels need, the interface packages built with CMake, and roadedge itself in the layout
+# launch_ros expects.
 # Idempotent: each step records a hash of its inputs and is skipped when they are unchanged.
+# One venv holds one distro: switching ROS_DISTRO recreates it (ROADEDGE_VENV keeps one per distro).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${ROADEDGE_VENV:-$root/.venv}
 python=${PYTHON:-python3}
 stamps=$venv/.stamps
+# ROADEDGE_ROS_DISTRO wins over ROS_DISTRO, which a sourced ROS install also sets.
+distro=${ROADEDGE_ROS_DISTRO:-${ROS_DISTRO:-jazzy}}
+case $distro in
+    jazzy|kilted) ;;
+    *) echo "roadedge installs ROS 2 jazzy or kilted wheels, not '$distro' (ROS_DISTRO from a sourced" \
+            "ROS install? set ROADEDGE_ROS_DISTRO=jazzy or kilted)" >&2; exit 1 ;;
+esac
 
 log() { printf '[bootstrap %s] %s\n' "$(date +%T)" "$*"; }
 # This machine's pip configuration may name local wheel folders that do not exist; pip
@@ -28,6 +37,15 @@ needs() {
 }
 done_step() { mv "$stamps/$1.pending" "$stamps/$1"; }
 
+# A venv from before distros were recorded holds Jazzy.
+if [[ -x $venv/bin/python ]]; then
+    installed=$(cat "$stamps/ros-distro" 2>/dev/null || echo jazzy)
+    if [[ $installed != "$distro" ]]; then
+        [[ -f $venv/pyvenv.cfg ]] || { echo "$venv is not a venv; remove it or set ROADEDGE_VENV" >&2; exit 1; }
+        log "$venv holds ROS 2 $installed, $distro wanted: recreating it"
+        rm -rf "$venv"
+    fi
+fi
 if [[ ! -x $venv/bin/python ]]; then
     version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     case $version in
@@ -38,11 +56,12 @@ if [[ ! -x $venv/bin/python ]]; then
     "$python" -m venv "$venv"
 fi
 mkdir -p "$stamps"
+echo "$distro" >"$stamps/ros-distro"
 pip_run() { "$venv/bin/python" -m pip --disable-pip-version-check -q "$@" 2> >(quiet_pip_warnings); }
 
-if needs ros-wheels "$root/requirements/ros-jazzy.txt"; then
-    log "installing ROS 2 Jazzy wheels"
-    pip_run install -r "$root/requirements/ros-jazzy.txt"
+if needs ros-wheels "$root/requirements/ros-$distro.txt"; then
+    log "installing ROS 2 $distro wheels"
+    pip_run install -r "$root/requirements/ros-$distro.txt"
     done_step ros-wheels
 fi
 

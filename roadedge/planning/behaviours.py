@@ -445,7 +445,7 @@ class RsiZone:
 @dataclass(frozen=True)
 class RsiParams:
     work_zone_codes: frozenset[int] = frozenset({401, 402, 403, 404, 405, 406, 407})  # road works family
-    work_zone_speed: float = 3.0  # m/s
+    work_zone_speed: float = 1.5  # m/s (lower when the event's text states a lower limit)
     hazard_speed: float = 5.0  # m/s
     default_radius: float = 10.0  # m
     speed_limit_sign_codes: frozenset[int] = frozenset({85, 38})  # GB 5768 speed-limit sign codes in use
@@ -470,9 +470,21 @@ def _extent_on_path(
 
 
 def sign_speed(description: str) -> float | None:
-    """The speed of a speed-limit sign from its description ("30", "限速30", "30 km/h"), m/s."""
-    m = re.search(r"([0-9]{1,3})\s*(km/h|kmh)?", description)
-    return float(m.group(1)) / 3.6 if m else None
+    """A speed from a sign's or event's text ("30", "限速30", "30 km/h" = km/h; "1.5 m/s", "1.5 mps"), m/s."""
+    m = re.search(r"([0-9]{1,3}(?:\.[0-9]+)?)\s*(km/h|kmh|m/s|mps)?", description)
+    if not m:
+        return None
+    v = float(m.group(1))
+    return v if m.group(2) in ("m/s", "mps") else v / 3.6
+
+
+def event_speed(description: str) -> float | None:
+    """A speed limit stated in an event's text with its unit ("limit 1.5 m/s", "限速 20 km/h"), m/s."""
+    m = re.search(r"([0-9]{1,3}(?:\.[0-9]+)?)\s*(km/h|kmh|m/s|mps)", description)
+    if not m:
+        return None
+    v = float(m.group(1))
+    return v if m.group(2) in ("m/s", "mps") else v / 3.6
 
 
 def rsi_constraints(
@@ -518,6 +530,9 @@ def rsi_constraints(
             continue
         work = z.type_code in p.work_zone_codes
         v = p.work_zone_speed if work else p.hazard_speed
+        stated = event_speed(z.description)
+        if stated is not None and stated > 0.0:
+            v = min(v, stated)
         res.constraints.append(Constraint(B_LANE_FOLLOW, f"rsi event {z.id}", cap=v, s_from=a, s_to=b))
         res.advisories.append(
             Advisory(

@@ -216,3 +216,14 @@ def test_planner_yields_to_an_emergency_vehicle_seen_by_perception() -> None:
     as_bsm = bh.Obstacle("bsm:x", bh.CLASS_EMERGENCY, -90.0, -1.75, vx=12.0, source=bh.SOURCE_V2X_BSM)
     plan = planner.plan(Inputs(ego, objects=[as_bsm]))
     assert plan is not None and plan.behaviour == bh.B_LANE_FOLLOW
+
+
+def test_speeds_from_rsi_texts() -> None:
+    assert bh.sign_speed("限速30") == pytest.approx(30 / 3.6)
+    assert bh.sign_speed("1.5 m/s") == pytest.approx(1.5)
+    assert bh.sign_speed("no number") is None
+    assert bh.event_speed("road works, limit 1.0 m/s") == pytest.approx(1.0)
+    assert bh.event_speed("road works 401") is None  # a bare number is no speed
+    zone = bh.RsiZone("w", False, 401, 60.0, 0.0, 10.0, description="works, limit 3.6 km/h")
+    (c,) = bh.rsi_constraints(ROAD, 10.0, [zone]).constraints
+    assert c.cap == pytest.approx(1.0)

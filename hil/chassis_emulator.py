@@ -11,11 +11,14 @@ from typing import Any
 from nav_msgs.msg import Odometry
 from roadedge_hil.plant import PlantCommand, PlantParams, VehiclePlant
 from roadedge_msgs.msg import VehicleCommand, VehicleStatus
+from roadedge_msgs.srv import InjectFault
 
 from roadedge import topics
 from roadedge.config import param
 from roadedge.diagnostics import Health, Level
 from roadedge.ros.node import RoadedgeNode, make_main
+
+FAULT_SERVICE = "hil/chassis/inject_fault"
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,24 @@ class ChassisEmulator(RoadedgeNode[ChassisEmulatorConfig]):
         self.create_timer(1.0 / c.step_rate, self._step)
         self.create_timer(1.0 / c.status_rate, self._publish)
         self.health.add("plant", self._health)
+        # can_loss: the link to the vehicle computer is cut - commands do not arrive, status does not leave
+        self.link_lost = False
+        self.create_service(InjectFault, FAULT_SERVICE, self._on_fault)
+
+    def _on_fault(self, request: Any, response: Any) -> Any:
+        if request.fault != "can_loss":
+            response.success, response.message = (
+                False,
+                f"unknown fault {request.fault!r} (this emulator: can_loss)",
+            )
+            return response
+        self.link_lost = bool(request.active)
+        response.success, response.message = True, f"can_loss {'on' if self.link_lost else 'off'}"
+        return response
 
     def _on_command(self, msg: VehicleCommand) -> None:
+        if self.link_lost:
+            return
         self._command = plant_command(msg)
         self._last_command_time = self.now_s()
 
@@ -89,6 +108,9 @@ class ChassisEmulator(RoadedgeNode[ChassisEmulatorConfig]):
     def _publish(self) -> None:
         s = self.plant.state
         stamp = self.get_clock().now().to_msg()
+        if self.link_lost:
+            self._publish_truth(stamp)
+            return
         status = VehicleStatus()
         status.header.stamp = stamp
         status.header.frame_id = "base_link"
@@ -107,7 +129,10 @@ class ChassisEmulator(RoadedgeNode[ChassisEmulatorConfig]):
         status.battery_soc = self.config.battery_soc
         status.battery_voltage = 48.0
         self._status_pub.publish(status)
+        self._publish_truth(stamp)
 
+    def _publish_truth(self, stamp: Any) -> None:
+        s = self.plant.state
         truth = Odometry()
         truth.header.stamp = stamp
         truth.header.frame_id = "map"
@@ -122,6 +147,8 @@ class ChassisEmulator(RoadedgeNode[ChassisEmulatorConfig]):
 
     def _health(self) -> Health:
         values = {"speed_mps": f"{self.plant.state.speed:.2f}", "command_timeouts": str(self._timeouts)}
+        if self.link_lost:
+            return Health(Level.WARN, "injected fault: can_loss", values)
         if self._last_command_time is None:
             return Health(Level.OK, "waiting for commands", values)
         return Health(Level.OK, "running", values)

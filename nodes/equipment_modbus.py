@@ -27,6 +27,10 @@ from roadedge.hal.runtime import EQUIPMENT_SAFE
 from roadedge.profiles import CONFIG_DIR
 from roadedge.ros.node import RoadedgeLifecycleNode, make_main
 
+#: Fault code reported in WorkEquipmentStatus while the controller cannot be reached (not a
+#: controller code: above the 16-bit range of the register map's codes).
+LINK_LOST_FAULT = 0x10000
+
 
 @dataclass(frozen=True)
 class EquipmentModbusConfig:
@@ -128,6 +132,13 @@ class EquipmentModbus(RoadedgeLifecycleNode[EquipmentModbusConfig]):
             self._stop.wait(delay)
 
     def _publish(self) -> None:
+        if self.active and self.link is not None and not self.link.connected:
+            # The controller is unreachable: say so, so the planner ends the work safely instead of
+            # trusting the last status it saw.
+            lost = WorkEquipmentStatus(enabled=False, fault_codes=[LINK_LOST_FAULT])
+            lost.header.stamp = self.get_clock().now().to_msg()
+            self._pub.publish(lost)
+            return
         with self._lock:
             if not self._status_new or self._status is None:
                 return

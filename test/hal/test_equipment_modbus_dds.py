@@ -10,6 +10,7 @@ import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from roadedge_msgs.msg import WorkEquipmentCommand, WorkEquipmentStatus
 from roadedge_msgs.srv import InjectFault
+from roadedge_nodes.equipment_modbus import LINK_LOST_FAULT
 
 from roadedge import topics
 from roadedge.ros.qos import qos_for
@@ -73,6 +74,12 @@ def test_equipment_commands_reach_the_slave_and_faults_are_survived(
     # unplug: the port goes away, diagnostics say so, the node reopens it after replug
     call("serial_unplug", True)
     ros.spin_until(lambda: any(s.level == b"\x02" for s in modbus_health(diagnostics)), 10.0, "port down")
+    # ... and the status says the controller is lost, so the planner ends the work safely
+    ros.spin_until(
+        lambda: list(status[-1].fault_codes) == [LINK_LOST_FAULT] and not status[-1].enabled,
+        10.0,
+        "link-lost status",
+    )
     call("serial_unplug", False)
     count = len(status)
     ros.spin_until(lambda: len(status) > count + 5, 10.0, "status again after replug")

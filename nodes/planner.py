@@ -171,7 +171,13 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
                 x, y = ego.x + cy * x - sy * y, ego.y + sy * x + cy * y
                 vx, vy = cy * vx - sy * vy, sy * vx + cy * vy
             src = o.sources[0].type if o.sources else 0
-            out.append(bh.Obstacle(str(o.id), int(o.classification), x, y, vx, vy, o.size.x, o.size.y, src))
+            q = o.pose.pose.orientation
+            yaw = _yaw(q) if abs(q.x) + abs(q.y) + abs(q.z) + abs(q.w) > 1e-6 else math.nan
+            if math.isfinite(yaw) and msg.header.frame_id in ("base_link", "") and ego is not None:
+                yaw += ego.yaw
+            out.append(
+                bh.Obstacle(str(o.id), int(o.classification), x, y, vx, vy, o.size.x, o.size.y, src, yaw)
+            )
         self._objects = (self.now_s(), out)
 
     def _on_spat(self, msg: Spat) -> None:
@@ -212,7 +218,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         width = float(msg.width) if math.isfinite(msg.width) and msg.width > 0 else 1.8
         kind = bh.CLASS_EMERGENCY if msg.emergency_vehicle else bh.CLASS_VEHICLE
         ob = bh.Obstacle(
-            f"bsm:{sender}", kind, x, y, sp * math.cos(hd), sp * math.sin(hd), length, width, V2X_BSM
+            f"bsm:{sender}", kind, x, y, sp * math.cos(hd), sp * math.sin(hd), length, width, V2X_BSM, hd
         )
         self._bsm[sender] = (now, ob)
         if msg.emergency_vehicle:
@@ -279,6 +285,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
                     max(float(p.length), 0.5),
                     max(float(p.width), 0.5),
                     ROADSIDE_RSM,
+                    float(p.heading) if math.isfinite(p.heading) else math.nan,
                 )
             )
         self._rsm[msg.v2x.sender_id] = (self.now_s(), out)

@@ -70,10 +70,19 @@ class Obstacle:
     length: float = 0.5
     width: float = 0.5
     source: int = 0  # ObjectSource type
+    yaw: float = math.nan  # rad, heading of the body; NaN: that of the velocity, or along the road
 
     @property
     def radius(self) -> float:
         return 0.5 * math.hypot(self.length, self.width)
+
+    def half_extents(self, path_yaw: float) -> tuple[float, float]:
+        """Half extents (along, across) of the body relative to a path heading."""
+        yaw = self.yaw
+        if not math.isfinite(yaw):
+            yaw = math.atan2(self.vy, self.vx) if math.hypot(self.vx, self.vy) > 0.5 else path_yaw
+        c, s = abs(math.cos(yaw - path_yaw)), abs(math.sin(yaw - path_yaw))
+        return 0.5 * (self.length * c + self.width * s), 0.5 * (self.length * s + self.width * c)
 
 
 @dataclass(frozen=True)
@@ -135,7 +144,8 @@ def objects_in_path(
         if math.hypot(ob.x - ego.x, ob.y - ego.y) > p.horizon + ego.length + 20.0:
             continue
         now = path.project(ob.x, ob.y)
-        if now.s + ob.radius < s_front - 0.5:
+        along0, _ = ob.half_extents(now.yaw)
+        if now.s + along0 < s_front - 0.5:
             continue  # behind or beside the vehicle now: braking cannot avoid it
         if s_ego - 1.5 <= now.s <= s_front and abs(now.lateral) < 0.5 * ego.width:
             continue  # inside our own footprint: our own BSM echoed back, or a ghost
@@ -145,10 +155,10 @@ def objects_in_path(
             pr = path.project(px, py)
             if pr.before_start or pr.after_end or pr.s < s_front - 0.5 or pr.s > s_ego + p.horizon:
                 continue
-            if abs(pr.lateral) - ob.radius < half:
+            half_along, half_across = ob.half_extents(pr.yaw)
+            if abs(pr.lateral) - half_across < half:
                 along = ob.vx * math.cos(pr.yaw) + ob.vy * math.sin(pr.yaw)
-                edge = pr.s - (ob.radius if t == 0.0 else 0.5 * ob.width)
-                out.append(PathObject(ob, edge if t == 0.0 else pr.s - ob.radius, along, float(t)))
+                out.append(PathObject(ob, pr.s - half_along, along, float(t)))
                 break
     out.sort(key=lambda o: o.s)
     return out

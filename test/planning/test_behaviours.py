@@ -227,3 +227,11 @@ def test_speeds_from_rsi_texts() -> None:
     zone = bh.RsiZone("w", False, 401, 60.0, 0.0, 10.0, description="works, limit 3.6 km/h")
     (c,) = bh.rsi_constraints(ROAD, 10.0, [zone]).constraints
     assert c.cap == pytest.approx(1.0)
+
+
+def test_long_vehicle_in_the_next_lane_does_not_block() -> None:
+    truck = bh.Obstacle("t", bh.CLASS_VEHICLE, 40.0, 3.5, length=10.0, width=2.5)
+    assert bh.objects_in_path(ROAD, 10.0, EGO, [truck]) == []
+    across = bh.Obstacle("a", bh.CLASS_VEHICLE, 40.0, 3.5, length=10.0, width=2.5, yaw=math.pi / 2)
+    (hit,) = bh.objects_in_path(ROAD, 10.0, EGO, [across])  # the same truck across the road blocks
+    assert hit.s == pytest.approx(40.0 - 1.25)

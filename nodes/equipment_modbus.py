@@ -44,6 +44,9 @@ class EquipmentModbusConfig:
     max_failures: int = param(3, help="failed cycles in a row before the port is reopened", low=1)
     reconnect_period: float = param(0.5, help="s between attempts to reopen the port", low=0.05)
     command_timeout: float = param(1.0, help="s without a command -> equipment to the safe state", low=0.05)
+    link_lost_after: float = param(
+        2.0, help="s without a reply (port closed) before status reports the link lost", low=0.1
+    )
 
 
 class EquipmentModbus(RoadedgeLifecycleNode[EquipmentModbusConfig]):
@@ -60,6 +63,7 @@ class EquipmentModbus(RoadedgeLifecycleNode[EquipmentModbusConfig]):
         self._status_new = False
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._last_ok: float | None = None
         self._pub = self.publisher(topics.EQUIPMENT_STATUS)
         self.subscription(topics.EQUIPMENT_COMMAND, self._on_command)
         self.create_timer(1.0 / self.config.rate, self._publish)
@@ -132,7 +136,15 @@ class EquipmentModbus(RoadedgeLifecycleNode[EquipmentModbusConfig]):
             self._stop.wait(delay)
 
     def _publish(self) -> None:
-        if self.active and self.link is not None and not self.link.connected:
+        now = self.now_s()
+        if self._last_ok is None:
+            self._last_ok = now  # the grace period runs from the first publish cycle
+        if (
+            self.active
+            and self.link is not None
+            and not self.link.connected
+            and (now - self._last_ok > self.config.link_lost_after)
+        ):
             # The controller is unreachable: say so, so the planner ends the work safely instead of
             # trusting the last status it saw.
             lost = WorkEquipmentStatus(enabled=False, fault_codes=[LINK_LOST_FAULT])
@@ -143,6 +155,7 @@ class EquipmentModbus(RoadedgeLifecycleNode[EquipmentModbusConfig]):
             if not self._status_new or self._status is None:
                 return
             status, self._status_new = self._status, False
+        self._last_ok = now
         msg = to_message(WorkEquipmentStatus(), status)
         msg.header.stamp = self.get_clock().now().to_msg()
         self._pub.publish(msg)

@@ -321,12 +321,17 @@ def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
             {"initial_x": pose.x, "initial_y": pose.y, "initial_yaw": pose.yaw, "status_rate": 50.0},
         ),
         NodeSpec("gnss_emulator", {"link": gnss_link, "seed": scenario.seed, **geodetic}),
+        NodeSpec(
+            "equipment_modbus_slave",
+            {"links": [str(ctx.run_dir / "mb-slave"), str(ctx.run_dir / "mb-master")]},
+        ),
         *vehicle_sensing(scenario, ctx),
         # the roadside and the radio
         *v2x_rig(scenario, ctx),
         # the vehicle
         NodeSpec("gnss_receiver", {"port": gnss_link}),
         NodeSpec("localization", geodetic),
+        NodeSpec("equipment_modbus", {"port": str(ctx.run_dir / "mb-master"), "rate": 10.0}),
         NodeSpec(
             "planner",
             {
@@ -444,6 +449,7 @@ def run_scenario(
         clock.publish(0.0)
         stepper.settle()
         _start_task(clock_node, scenario, monitor, stepper)
+        faults = FaultSchedule(clock_node, scenario, monitor, stepper)
         wall_start = time.monotonic()
         last_report = 0.0
         steps = 0
@@ -451,6 +457,7 @@ def run_scenario(
             steps += 1
             clock.publish(steps * step)
             stepper.settle()
+            faults.due(clock.now)
             if rate is not None:
                 ahead = clock.now / rate - (time.monotonic() - wall_start)
                 if ahead > 0:
@@ -490,6 +497,45 @@ def run_scenario(
             device.stop()
         if context.ok():
             rclpy.shutdown(context=context)
+
+
+#: Where each fault of a scenario is injected: (service, fault name) by (kind, device).
+FAULT_SERVICES: dict[tuple[str, str], tuple[str, str]] = {
+    ("can_loss", ""): ("hil/chassis/inject_fault", "can_loss"),
+    ("gnss_outage", ""): ("hil/gnss/inject_fault", "gnss_outage"),
+    ("serial_unplug", "gnss"): ("hil/gnss/inject_fault", "serial_unplug"),
+    ("serial_unplug", "work_equipment"): ("hil/equipment_modbus_slave/inject_fault", "serial_unplug"),
+    ("serial_unplug", ""): ("hil/equipment_modbus_slave/inject_fault", "serial_unplug"),
+}
+
+
+class FaultSchedule:
+    """Switches the scenario's faults on and off at their times through the emulators' services."""
+
+    def __init__(self, node: Node, scenario: Scenario, monitor: ScenarioMonitor, stepper: Stepper) -> None:
+        self._node, self._monitor, self._stepper = node, monitor, stepper
+        self._pending = sorted(
+            [(f.start, True, f) for f in scenario.faults]
+            + [(f.start + f.duration, False, f) for f in scenario.faults],
+            key=lambda item: item[0],
+        )
+
+    def due(self, t: float) -> None:
+        from roadedge_msgs.srv import InjectFault
+
+        while self._pending and self._pending[0][0] <= t + 1e-9:
+            _, active, fault = self._pending.pop(0)
+            service, name = FAULT_SERVICES[(fault.kind, fault.device)]
+            answer = _call(
+                self._node,
+                InjectFault,
+                service,
+                InjectFault.Request(fault=name, active=active),
+                self._stepper,
+            )
+            end = fault.start + fault.duration if active else None
+            what = f"{fault.kind}{' ' + fault.device if fault.device else ''} {'on' if active else 'off'}"
+            self._monitor.events.append(criteria.RunEvent(t, "fault", f"{what}: {answer}", end))
 
 
 def _call(node: Node, srv_type: Any, name: str, request: Any, stepper: Stepper) -> str:

@@ -29,6 +29,7 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
+from roadedge_hil.scenario_world import actor_namespace, actor_station_id
 from roadedge_msgs.msg import AdvisoryArray, TaskProgress
 from rosgraph_msgs.msg import Clock
 
@@ -222,63 +223,106 @@ def free_udp_port() -> int:
 
 
 def v2x_rig(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
-    """Radio emulator between the RSU and the vehicle's OBU, the RSU with its signal controllers."""
+    """The C-V2X side of the rig: a radio emulator between the vehicle's OBU, the RSU (with its signal
+    controllers and road events) when the scenario has one, and the OBUs of actors that carry one."""
     from roadedge_hil.radio_emulator import Channel, RadioEmulator, Station
 
     from roadedge.localization.geodesy import GeodeticOrigin, MapFrame
 
-    rsu = scenario.v2x.rsu
-    if rsu is None or scenario.map.origin is None:
-        return []
     origin = scenario.map.origin
-    frame = MapFrame(GeodeticOrigin(origin.lat, origin.lon, origin.alt))
-    lat, lon, _ = frame.to_geodetic(rsu.position.x, rsu.position.y, 0.0)
-    rsu_port, obu_port, feed_port = free_udp_port(), free_udp_port(), free_udp_port()
-    stations = [Station("rsu", 0, rsu_port, latitude=lat, longitude=lon), Station("obu", 0, obu_port)]
+    if origin is None:
+        return []
+    pki, common = "v2x/test_pki", {"security_policy": "enforce", "trust_dir": "v2x/trust"}
+    stations: list[Any] = []
+    specs: list[NodeSpec] = []
+
+    def station(name: str, **position: float) -> tuple[int, Any]:
+        node_port = free_udp_port()
+        stations.append(Station(name, 0, node_port, **position))  # radio_port 0: the emulator picks
+        return node_port, stations[-1]
+
+    obu_port, obu_station = station("obu")
+    rsu = scenario.v2x.rsu
+    if rsu is not None:
+        lat, lon, _ = MapFrame(GeodeticOrigin(origin.lat, origin.lon, origin.alt)).to_geodetic(
+            rsu.position.x, rsu.position.y, 0.0
+        )
+        rsu_port, rsu_station = station("rsu", latitude=lat, longitude=lon)
+    v2x_actors = [a for a in scenario.actors if a.v2x]
+    actor_stations = {a.id: station(f"actor-{a.id}") for a in v2x_actors}
     channel = Channel(
         loss=scenario.v2x.loss,
         latency_ms=scenario.v2x.latency * 1000.0,
         jitter_ms=scenario.v2x.jitter * 1000.0,
-        range_m=rsu.range,
+        range_m=rsu.range if rsu is not None else 300.0,
         seed=scenario.seed,
     )
-    radio = RadioEmulator(stations, channel)
+    radio = RadioEmulator(stations, channel)  # binds the radio ports it was given as 0
     radio.start()
     ctx.devices.append(radio)
-    pki = "v2x/test_pki"
-    common = {"security_policy": "enforce", "trust_dir": "v2x/trust"}
-    return [
-        NodeSpec(
-            "scenario_signals",
-            {"scenario": str(scenario.source or ""), "epoch": ctx.epoch, "rsu_port": feed_port},
-        ),
-        NodeSpec(
-            "v2x_rsu",
-            {
-                **common,
-                "bind_port": rsu_port,
-                "radio_port": stations[0].radio_port,
-                "signal_feed_port": feed_port,
-                "cert_file": f"{pki}/rsu1.cert",
-                "key_file": f"{pki}/rsu1.key",
-                "map_file": "v2x/maps/demo_intersection.yaml",
-                "spat_name": scenario.name,
-            },
-            namespace=ROADSIDE_NAMESPACE,
-        ),
+
+    specs.append(
         NodeSpec(
             "v2x_obu",
             {
                 **common,
                 "bind_port": obu_port,
-                "radio_port": stations[1].radio_port,
+                "radio_port": obu_station.radio_port,
                 "cert_file": f"{pki}/obu1.cert",
                 "key_file": f"{pki}/obu1.key",
                 "vehicle_length": scenario.vehicle.length,
                 "vehicle_width": scenario.vehicle.width,
             },
-        ),
-    ]
+        )
+    )
+    if rsu is not None:
+        feed_port = free_udp_port()
+        specs += [
+            NodeSpec(
+                "scenario_signals",
+                {
+                    "scenario": str(scenario.source or ""),
+                    "epoch": ctx.epoch,
+                    "rsu_port": feed_port,
+                    "origin_latitude": origin.lat,
+                    "origin_longitude": origin.lon,
+                    "origin_altitude": origin.alt,
+                },
+                namespace=ROADSIDE_NAMESPACE,
+            ),
+            NodeSpec(
+                "v2x_rsu",
+                {
+                    **common,
+                    "bind_port": rsu_port,
+                    "radio_port": rsu_station.radio_port,
+                    "signal_feed_port": feed_port,
+                    "cert_file": f"{pki}/rsu1.cert",
+                    "key_file": f"{pki}/rsu1.key",
+                    "map_file": "v2x/maps/demo_intersection.yaml",
+                    "spat_name": scenario.name,
+                },
+                namespace=ROADSIDE_NAMESPACE,
+            ),
+        ]
+    for actor in v2x_actors:
+        port, st = actor_stations[actor.id]
+        specs.append(
+            NodeSpec(
+                "v2x_obu",
+                {
+                    **common,
+                    "bind_port": port,
+                    "radio_port": st.radio_port,
+                    "cert_file": f"{pki}/obu2.cert",
+                    "key_file": f"{pki}/obu2.key",
+                    "station_id": actor_station_id(actor.id),
+                    "bsm_rate": 0.0,  # it sends the BSM the world hands it
+                },
+                namespace=actor_namespace(actor.id),
+            )
+        )
+    return specs
 
 
 def vehicle_sensing(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
@@ -313,9 +357,16 @@ def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
         else {}
     )
     gnss_link = str(ctx.run_dir / "gnss0")
+    world_origin = (
+        {"origin_latitude": origin.lat, "origin_longitude": origin.lon, "origin_altitude": origin.alt}
+        if origin
+        else {}
+    )
     return [
         # the rig
-        NodeSpec("scenario_world", {"scenario": str(scenario.source or ""), "epoch": ctx.epoch}),
+        NodeSpec(
+            "scenario_world", {"scenario": str(scenario.source or ""), "epoch": ctx.epoch, **world_origin}
+        ),
         NodeSpec(
             "chassis_emulator",
             {"initial_x": pose.x, "initial_y": pose.y, "initial_yaw": pose.yaw, "status_rate": 50.0},
@@ -540,7 +591,7 @@ class FaultSchedule:
 
 def _call(node: Node, srv_type: Any, name: str, request: Any, stepper: Stepper) -> str:
     """Call a service of the stack in the runner's process; the answer as text."""
-    client = node.create_client(srv_type, name)
+    client: Any = node.create_client(srv_type, name)
     deadline = time.monotonic() + 10.0
     while not client.service_is_ready() and time.monotonic() < deadline:
         stepper.settle()

@@ -47,6 +47,7 @@ class PlannerConfig:
     vehicle_width: float = param(2.0, help="m", low=0.5)
     base_to_front: float = param(4.4, help="m, rear axle to front bumper", low=0.5)
     lane_speed_cap: float = param(8.0, help="m/s, highest speed planned anywhere", low=0.5, high=30.0)
+    evw_yield_time: float = param(5.0, help="s to slow down for an emergency vehicle from behind", low=1.0)
     input_timeout: float = param(1.0, help="s after which objects / V2X inputs are dropped", low=0.1)
     task_kind: str = param(
         "", help="mission at start: '' (wait for a task), route or sweep", choices=("", "route", "sweep")
@@ -102,7 +103,8 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         o = site.origin
         self.frame = MapFrame(GeodeticOrigin(o.latitude, o.longitude, o.elevation))
         cap = min(c.lane_speed_cap, c.task_target_speed) if c.task_kind == "route" else c.lane_speed_cap
-        params = PlannerParams(lane_speed_cap=cap, sweep=SweepParams(vehicle_width=c.vehicle_width))
+        sweep = SweepParams(vehicle_width=c.vehicle_width)
+        params = PlannerParams(lane_speed_cap=cap, evw_yield_time=c.evw_yield_time, sweep=sweep)
         self.core = Planner(self.road, link, params)
         self._route_pending = c.route_goal_lanelet != 0
         if c.task_kind:

@@ -22,6 +22,8 @@ from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
 
 FloatArray = NDArray[np.float64]
+A0_MIN_SPEED = 2.0  # m/s: below it the first jerk step is not tied to the current acceleration (a crawl
+# into a stop point would follow from a deceleration that has to unwind first)
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ def _solve_lp(
             vals.append(sign * np.concatenate((c_next, c_here, c_prev)))
             ub.append(np.full(m, limits.max_jerk))
             r += m
-    if a0 is not None and math.isfinite(a0) and v0 > 0.05:
+    if a0 is not None and math.isfinite(a0) and v0 > A0_MIN_SPEED:
         # first segment's acceleration within one jerk step of the current acceleration
         slack = limits.max_jerk * ds[0] / max(v0, 0.1)
         for sign, bound in ((1.0, a0 + slack), (-1.0, -(a0 - slack))):

@@ -45,7 +45,8 @@ class ControllerParams:
     steering_preview_time: float = 0.25  # s: actuator lag + half the rate-limited ramp
     feedforward_window: float = 1.0  # m, curvature averaged over at least this length (centred)
     feedforward_window_time: float = 0.0  # s: and over the distance covered in this time (rate limit)
-    speed_preview_time: float = 0.3  # s, the drive's lag
+    speed_preview_time: float = 0.3  # s, the drive's lag (acceleration feed-forward preview)
+    speed_target_preview_time: float = 0.1  # s, preview of the speed target
     min_speed_preview: float = 0.3  # m: lets a profile that starts from standstill pull away
     kp: float = 0.4  # (m/s^2) per (m/s)
     ki: float = 0.1  # (m/s^2) per m
@@ -56,8 +57,9 @@ class ControllerParams:
     stop_deceleration: float = 1.5  # m/s^2, controlled stop on stale inputs
     standstill_speed: float = 0.05  # m/s
     hold_deceleration: float = 0.5  # m/s^2 commanded at standstill with a zero target (brake hold)
-    stop_snap_distance: float = 0.25  # m: this close to a stop point (and slow) the vehicle holds ...
-    stop_snap_speed: float = 0.5  # m/s ... when slower than this
+    stop_snap_distance: float = 0.25  # m: this close to a stop point (plus the distance to brake at
+    stop_snap_deceleration: float = 1.5  # m/s^2 from the current speed) the vehicle holds ...
+    stop_snap_speed: float = 1.0  # m/s ... when slower than this
     restart_distance: float = 1.0  # m the stop point must move ahead before a holding vehicle pulls away
     max_lateral_error: float = 2.0  # m beyond which the controller stops: off the trajectory
     odometry_timeout: float = 0.2  # s
@@ -290,7 +292,11 @@ class TrajectoryController:
         d_stop = self._distance_to_stop(ref, pr.s)
         if self._holding and d_stop > p.restart_distance:
             self._holding = False
-        elif not self._holding and d_stop <= p.stop_snap_distance and v < p.stop_snap_speed:
+        elif (
+            not self._holding
+            and v < p.stop_snap_speed
+            and d_stop <= p.stop_snap_distance + v * v / (2.0 * p.stop_snap_deceleration)
+        ):
             self._holding = True
         if self._holding:
             self._pid = _Pid()
@@ -307,8 +313,11 @@ class TrajectoryController:
                 reason="standstill",
                 error=err,
             )
-        s_prev = pr.s + (v * p.speed_preview_time if v > p.standstill_speed else p.min_speed_preview)
-        v_target = float(np.interp(s_prev, ref.path.s, ref.velocity))
+        # the speed target where the vehicle is (the chassis closes its own speed loop on it); the
+        # acceleration feed-forward from where it will be once the drive has responded (its lag)
+        s_here = pr.s + (v * p.speed_target_preview_time if v > p.standstill_speed else p.min_speed_preview)
+        v_target = float(np.interp(s_here, ref.path.s, ref.velocity))
+        s_prev = pr.s + v * p.speed_preview_time
         a_ff = float(np.interp(s_prev, ref.path.s, ref.acceleration))
         at_end = pr.s >= ref.path.length - 0.05 or (v_target < 1e-3 and v < p.standstill_speed)
         e_v = v_target - v

@@ -32,6 +32,7 @@ class PlannerParams:
     backward: float = 3.0  # m behind the rear axle kept in the trajectory
     ds: float = 0.5  # m between trajectory points
     profile_ds: float = 1.0  # m between the speed profile's points (the programme's size)
+    evw_yield_time: float = 5.0  # s to slow to the EVW yield speed (harder than soft caps when needed)
     soft_cap_deceleration: float = 1.2  # m/s^2 to reach a speed cap below the current speed / to stop on an
     # ended task or off the route (caps never cause emergency braking; stops for objects and signals may)
     lane_speed_cap: float = 8.0  # m/s overall cap
@@ -90,6 +91,7 @@ class Planner:
         self.task: SweepTask | None = None
         self._hint: int | None = None
         self._mrm_stop_s: float | None = None
+        self._yield_stop_s: float | None = None
 
     # --- missions ---------------------------------------------------------------------------------------
     def set_route(self, lanelet_ids: Sequence[int]) -> None:
@@ -217,10 +219,12 @@ class Planner:
         shift = 0.0
         for c in result.constraints:
             if c.cap is not None:
-                m = (s_axis >= c.s_from) & (s_axis <= c.s_to)
-                vmax = np.where(m, np.minimum(vmax, c.cap), vmax)
                 if c.behaviour == bh.B_YIELD_EMERGENCY:
                     behaviour, reason = c.behaviour, c.reason
+                    if c.cap <= 0.0:
+                        continue  # a yield to a standstill becomes a stop point (below)
+                m = (s_axis >= c.s_from) & (s_axis <= c.s_to)
+                vmax = np.where(m, np.minimum(vmax, c.cap), vmax)
             shift = min(shift, c.lateral_shift)
             if c.stop_s is not None and (stop_s is None or c.stop_s < stop_s):
                 stop_s = c.stop_s
@@ -231,6 +235,20 @@ class Planner:
             end_stop = min(end_stop, self.task.end_s - p.sweep.brush_station + 0.3)
         if stop_s is None or end_stop < stop_s:
             stop_s = end_stop if end_stop <= s_axis[-1] + 1e-6 else stop_s
+        # yielding to an emergency vehicle with a yield speed of zero: a stop point fixed when it began
+        yielding = behaviour == bh.B_YIELD_EMERGENCY and any(
+            c.behaviour == bh.B_YIELD_EMERGENCY and c.cap is not None and c.cap <= 0.0
+            for c in result.constraints
+        )
+        if yielding:
+            if self._yield_stop_s is None:
+                v0 = max(ego.speed, 0.0)
+                need = v0 / max(p.evw_yield_time - p.signals.reaction_time, 0.5)
+                yield_dec = min(max(p.soft_cap_deceleration, need), p.signals.max_deceleration)
+                self._yield_stop_s = s_ego + v0 * v0 / (2.0 * yield_dec)
+            stop_s = self._yield_stop_s if stop_s is None else min(stop_s, self._yield_stop_s)
+        else:
+            self._yield_stop_s = None
         if task_ended or off_route:
             # stop with comfortable braking from where this began (latched until a new mission)
             if self._mrm_stop_s is None:
@@ -258,8 +276,13 @@ class Planner:
                 v_prof_max[j] = min(v_prof_max[j], float(vmax[m].min()))
         # caps below the current speed are reached with comfortable braking, not an emergency stop
         v0 = max(ego.speed, 0.0)
-        ramp = np.sqrt(np.maximum(v0 * v0 - 2.0 * p.soft_cap_deceleration * (s_prof - s_ego), 0.0))
-        v_prof_max = np.maximum(v_prof_max, ramp)
+        if not yielding:  # (a yield to a standstill has its latched stop point instead)
+            soft = p.soft_cap_deceleration
+            if behaviour == bh.B_YIELD_EMERGENCY:  # down to the yield speed within evw_yield_time
+                need = (v0 - p.evw.yield_speed) / max(p.evw_yield_time - p.signals.reaction_time, 0.5)
+                soft = min(max(soft, need), p.limits.max_deceleration)
+            ramp = np.sqrt(np.maximum(v0 * v0 - 2.0 * soft * (s_prof - s_ego), 0.0))
+            v_prof_max = np.maximum(v_prof_max, ramp)
         prof = plan_speed_profile(
             s_prof,
             v_prof_max,
@@ -268,7 +291,7 @@ class Planner:
             a0=inp.acceleration,
             stop_s=stop_s if stop_s is not None and stop_s < s_prof[-1] + 1e-6 else None,
         )
-        v = np.interp(s_axis, prof.s, prof.v)
+        v = np.sqrt(np.interp(s_axis, prof.s, prof.v**2))  # constant acceleration between points
         a = np.interp(s_axis, prof.s, prof.a)
         t = (
             np.interp(s_axis, prof.s, np.where(np.isfinite(prof.t), prof.t, 1e6))

@@ -204,3 +204,24 @@ def test_equipment_alarm_ends_the_task_safely() -> None:
     assert trace.speed[-1] == 0.0
     assert (-np.diff(np.array(trace.speed)) / 0.02).max() < 2.0
     assert any(a.type == bh.EQUIPMENT for _, p in plans for a in p.advisories)
+
+
+def test_emergency_vehicle_yield_from_lane_speed_within_the_configured_time() -> None:
+    from roadedge.planning.planner import PlannerParams
+    from roadedge.planning.tasks import route_from_path
+
+    m = road("demo_intersection")
+    planner = Planner(m, link("demo_intersection"), PlannerParams(evw_yield_time=4.0))
+    planner.set_route(route_from_path(m, [(-90.0, -5.25), (-20.0, -5.25)]))
+
+    def inputs(t: float, ego: bh.Ego) -> dict[str, object]:
+        ev = bh.EmergencyVehicle("ev", ego.x - 60.0 + 10.0 * t, -1.75, 0.0, 18.0, True, True)
+        return {"emergency_vehicles": [ev] if t > 1.0 else []}
+
+    trace, _, _ = run(planner, 7.0, start_s=2.0, speed=8.0, inputs=inputs)
+    t = np.array(trace.t)
+    v = np.array(trace.speed)
+    assert v[t < 1.0].min() > 7.5
+    stopped = (t > 1.0) & (v < 0.1)
+    assert stopped.any() and t[stopped][0] - 1.0 <= 4.0
+    assert (-np.diff(v) / 0.02).max() <= 3.0

@@ -60,9 +60,8 @@ def s_curves() -> None:
         tr = track(plant, ctl, command, 80.0, until=lambda tr: tr.t[-1] > 5 and tr.speed[-1] == 0)
         m = np.asarray(tr.speed) > 0.3
         e = np.abs(np.asarray(tr.lateral_error))[m]
-        print(
-            f"S-curve (10 m radii) at {speed} m/s: lateral error p95 {np.percentile(e, 95):.3f} m, max {e.max():.3f} m"
-        )
+        p95 = np.percentile(e, 95)
+        print(f"S-curve (10 m radii) at {speed} m/s: lateral error p95 {p95:.3f} m, max {e.max():.3f} m")
 
 
 if __name__ == "__main__":

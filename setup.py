@@ -16,6 +16,7 @@ NODES = {
     "scenario_world": "roadedge_hil.scenario_world:main",
     "scenario_signals": "roadedge_hil.scenario_signals:main",
     "object_sensor": "roadedge_hil.object_sensor:main",
+    "v2x_forger": "roadedge_hil.v2x_forger:main",
     "gnss_receiver": "roadedge_nodes.gnss_receiver:main",
     "localization": "roadedge_nodes.localization:main",
     "gnss_emulator": "roadedge_hil.gnss_emulator:main",

@@ -60,7 +60,8 @@ class V2xNodeBase(RoadedgeLifecycleNode[Any]):
 
     # lifecycle
     def open_device(self) -> bool:
-        self.station = V2xStation(self.config)
+        # signing and verification follow the node clock (sim time on the HIL rig and in replay)
+        self.station = V2xStation(self.config, clock=self.now_s)
         self.station.open()
         self.get_logger().info(
             f"radio link {self.config.bind_host}:{self.config.bind_port} <-> "

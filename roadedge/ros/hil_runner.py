@@ -78,6 +78,7 @@ class ScenarioMonitor(Node):
         self.events: list[criteria.RunEvent] = []
         self.clock_seen = 0.0
         self.diagnostics: dict[str, tuple[int, str]] = {}
+        self.diagnostic_values: dict[str, dict[str, str]] = {}
         self.create_subscription(
             DiagnosticArray, topics.DIAGNOSTICS.name, self._on_diagnostics, qos_for(topics.DIAGNOSTICS)
         )
@@ -98,6 +99,7 @@ class ScenarioMonitor(Node):
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
             self.diagnostics[status.name] = (int.from_bytes(status.level, "little"), status.message)
+            self.diagnostic_values[status.name] = {kv.key: kv.value for kv in status.values}
 
     def _on_clock(self, msg: Clock) -> None:
         self.clock_seen = (msg.clock.sec - self.epoch) + msg.clock.nanosec * 1e-9
@@ -250,6 +252,7 @@ def v2x_rig(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
         rsu_port, rsu_station = station("rsu", latitude=lat, longitude=lon)
     v2x_actors = [a for a in scenario.actors if a.v2x]
     actor_stations = {a.id: station(f"actor-{a.id}") for a in v2x_actors}
+    forger = station("forger") if scenario.v2x.forged else None
     channel = Channel(
         loss=scenario.v2x.loss,
         latency_ms=scenario.v2x.latency * 1000.0,
@@ -305,6 +308,24 @@ def v2x_rig(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
                 namespace=ROADSIDE_NAMESPACE,
             ),
         ]
+    if forger is not None:
+        port, st = forger
+        specs.append(
+            NodeSpec(
+                "v2x_forger",
+                {
+                    "scenario": str(scenario.source or ""),
+                    "epoch": ctx.epoch,
+                    "radio_port": st.radio_port,
+                    "bind_port": port,
+                    "trusted_pki": pki,
+                    "origin_latitude": origin.lat,
+                    "origin_longitude": origin.lon,
+                    "origin_altitude": origin.alt,
+                },
+                namespace="forger",
+            )
+        )
     for actor in v2x_actors:
         port, st = actor_stations[actor.id]
         specs.append(
@@ -440,6 +461,7 @@ class RunResult:
     bag: Path | None
     wall_time: float
     diagnostics: dict[str, tuple[int, str]] = field(default_factory=dict)
+    diagnostic_values: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -542,6 +564,7 @@ def run_scenario(
             bag_dir if bag_dir.exists() else None,
             time.monotonic() - started,
             dict(monitor.diagnostics),
+            dict(monitor.diagnostic_values),
         )
     finally:
         for device in ctx.devices:

@@ -230,6 +230,8 @@ class Planner:
                 stop_s = c.stop_s
                 if behaviour != bh.B_YIELD_EMERGENCY:
                     behaviour, reason = c.behaviour, c.reason
+        if stop_s is not None and behaviour == bh.B_STOP_OBJECT:
+            stop_s = self._keep_box_clear(ref, s_ego, ego, stop_s)
         end_stop = ref.path.length - 0.1
         if self.task is not None:  # stop once the brushes have passed the last segment's end
             end_stop = min(end_stop, self.task.end_s - p.sweep.brush_station + 0.3)
@@ -330,6 +332,26 @@ class Planner:
             lateral_error=pr.lateral,
             at_work=at_work,
         )
+
+    def _keep_box_clear(self, ref: RefLine, s_ego: float, ego: bh.Ego, stop_s: float) -> float:
+        """An object stop that would leave the vehicle standing in an intersection (past a stop line,
+        before the end of the connecting lanelet plus its length) moves back to the stop line, when that
+        can still be reached with comfortable braking."""
+        p = self.params
+        s_front = s_ego + ego.base_to_front
+        for s_line, _, inbound in ref.stop_lines:
+            line_stop = s_line - ego.base_to_front - p.signals.stop_margin
+            if s_line < s_front or stop_s <= line_stop:
+                continue
+            i = ref.lanelet_ids.index(inbound)
+            box_end = ref.starts[i + 2] if i + 2 < len(ref.starts) else ref.path.length
+            rear_at_stop = stop_s - (ego.length - ego.base_to_front)
+            if rear_at_stop < box_end:  # some of the body would stand in the box
+                v = max(ego.speed, 0.0)
+                if line_stop - s_ego >= v * v / (2.0 * p.limits.max_deceleration):
+                    return line_stop
+            break
+        return stop_s
 
     def _speed_limit(self, ref: RefLine, s: float) -> float:
         v = min(ref.speed_limit_at(s), self.params.lane_speed_cap)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from roadedge.planning import behaviours as bh
@@ -235,3 +236,27 @@ def test_long_vehicle_in_the_next_lane_does_not_block() -> None:
     across = bh.Obstacle("a", bh.CLASS_VEHICLE, 40.0, 3.5, length=10.0, width=2.5, yaw=math.pi / 2)
     (hit,) = bh.objects_in_path(ROAD, 10.0, EGO, [across])  # the same truck across the road blocks
     assert hit.s == pytest.approx(40.0 - 1.25)
+
+
+def test_an_object_just_past_the_intersection_stops_the_vehicle_at_the_stop_line() -> None:
+    from planning_sim import link, road
+
+    from roadedge.planning.planner import Inputs, Planner
+    from roadedge.planning.tasks import route_from_path
+    from roadedge.planning.v2x_link import LIGHT_PROTECTED_GREEN, PhaseSignal, PhaseStep
+
+    m = road("demo_intersection")
+    planner = Planner(m, link("demo_intersection"))
+    planner.set_route(route_from_path(m, [(-90.0, -5.25), (60.0, -5.25)]))
+    green = {(101, 1): PhaseSignal(1, (PhaseStep(LIGHT_PROTECTED_GREEN, 0.0, 60.0, 60.0, 60.0),))}
+    ego = bh.Ego(-50.0, -5.25, 0.0, 5.0)
+    queue = bh.Obstacle("car", bh.CLASS_VEHICLE, 17.0, -5.25, length=4.5, width=1.8)  # just past the box
+    plan = planner.plan(Inputs(ego, signals=green, objects=[queue]))
+    assert plan is not None and plan.behaviour == bh.B_STOP_OBJECT
+    stop_x = plan.x[int(np.argmax(plan.velocity == 0.0))] + ego.base_to_front
+    assert -12.5 < stop_x <= -12.0  # front at the stop line, not in the box
+    far = bh.Obstacle("car", bh.CLASS_VEHICLE, 25.0, -5.25, length=4.5, width=1.8)  # room after the box
+    plan = planner.plan(Inputs(ego, signals=green, objects=[far]))
+    assert plan is not None
+    stop_x = plan.x[int(np.argmax(plan.velocity == 0.0))] + ego.base_to_front
+    assert stop_x == pytest.approx(25.0 - 2.25 - 4.0, abs=0.3)

@@ -286,6 +286,7 @@ def write_card(
         "output": {"layout": "yolov8", "box_format": "cxcywh", "normalized": False},
         "score_threshold": args.score_threshold,
         "iou_threshold": 0.5,
+        "cross_class_iou": 0.6,
         "max_detections": 100,
         "training": {
             "command": f"tools/with_env.sh python tools/train_detector.py --frames {args.frames} "
@@ -305,7 +306,7 @@ def write_card(
         },
         "metrics": {
             "held_out": f"{args.eval_frames} rendered frames, seeds {HELD_OUT_SEED}.., IoU >= 0.5, "
-            f"actors < {MIN_HEIGHT:g} px tall (of 480) or < 50 % visible ignored",
+            f"actors < {MIN_HEIGHT:g} px tall (of 480) or < 50 % visible ignored; the card's thresholds",
             **metrics,
         },
         "limitations": (

@@ -70,6 +70,7 @@ class ModelCard:
     class_map: Mapping[str, str] = field(default_factory=dict)  # model class -> roadedge class
     score_threshold: float = 0.35
     iou_threshold: float = 0.5
+    cross_class_iou: float = 0.6  # boxes of different classes overlapping more are one object: keep the best
     max_detections: int = 100
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
@@ -121,6 +122,7 @@ class ModelCard:
                 class_map={str(k): str(v) for k, v in (raw.get("class_map") or {}).items()},
                 score_threshold=float(raw.get("score_threshold", 0.35)),
                 iou_threshold=float(raw.get("iou_threshold", 0.5)),
+                cross_class_iou=float(raw.get("cross_class_iou", 0.6)),
                 max_detections=int(raw.get("max_detections", 100)),
                 metrics=dict(raw.get("metrics") or {}),
             )
@@ -354,6 +356,9 @@ class Detector:
         boxes, scores, class_ids = decode(outputs, self.card, self.score_threshold)
         if self.card.output.layout != "end2end":
             keep = batched_nms(boxes, scores, class_ids, self.iou_threshold, self.card.max_detections)
+            boxes, scores, class_ids = boxes[keep], scores[keep], class_ids[keep]
+        if self.card.cross_class_iou < 1.0:
+            keep = nms(boxes, scores, self.card.cross_class_iou, self.card.max_detections)
             boxes, scores, class_ids = boxes[keep], scores[keep], class_ids[keep]
         boxes = lb.to_image(boxes)
         h, w = image.shape[:2]

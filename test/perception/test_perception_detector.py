@@ -88,6 +88,7 @@ def test_yolov8_layout(tmp_path: Path) -> None:
             [102, 141, 40, 80, 0.7, 0.0, 0.0, 0.0],  # duplicate pedestrian, suppressed by NMS
             [250, 130, 100, 60, 0.0, 0.1, 0.8, 0.0],  # vehicle
             [50, 50, 10, 10, 0.1, 0.2, 0.0, 0.0],  # below threshold
+            [101, 140, 44, 80, 0.0, 0.6, 0.0, 0.0],  # the pedestrian again as a cyclist: cross-class NMS
         ],
         np.float32,
     )

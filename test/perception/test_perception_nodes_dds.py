@@ -186,7 +186,17 @@ def test_pedestrian_hidden_from_the_vehicle_arrives_by_rsm(ros, tmp_path: Path) 
         )
         hidden = [o for o in found.objects if near(o, HIDDEN)]
         visible = [o for o in found.objects if near(o, VISIBLE)]
-        assert len(hidden) == 1 and len(visible) == 1  # no duplicates
+        summary = [
+            (
+                o.id,
+                o.classification,
+                round(o.pose.pose.position.x, 1),
+                round(o.pose.pose.position.y, 1),
+                sorted(s.type for s in o.sources),
+            )
+            for o in found.objects
+        ]
+        assert len(hidden) == 1 and len(visible) == 1, summary  # no duplicates
         assert {s.type for s in hidden[0].sources} == {ObjectSource.ROADSIDE_RSM}
         assert any(s.sensor_id == "00000000000000a1" for s in hidden[0].sources)
         assert ObjectSource.CAMERA in {s.type for s in visible[0].sources}

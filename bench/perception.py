@@ -84,9 +84,11 @@ def main() -> int:
         CameraInfo, topics.CAMERA_FRONT_INFO.name, qos_for(topics.CAMERA_FRONT_INFO)
     )
     answers: list[tuple[int, float]] = []
+    counts: list[int] = []
 
     def on_objects(msg: ObjectArray) -> None:
         answers.append((msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, time.perf_counter()))
+        counts.append(len(msg.objects))
 
     drv.create_subscription(ObjectArray, topics.OBJECTS.name, on_objects, qos_for(topics.OBJECTS))
     ex = SingleThreadedExecutor()
@@ -142,7 +144,8 @@ def main() -> int:
     fps = sent / elapsed if elapsed > 0 else 0.0
     print(
         f"frames={sent} seconds={elapsed:.1f} mean_ms={lat.mean():.1f} max_ms={lat.max():.1f} "
-        f"node_callback_ms(last)={node.last_latency_ms:.1f} providers={node.detector.providers}"
+        f"node_callback_ms(last)={node.last_latency_ms:.1f} objects_per_frame={np.mean(counts):.1f} "
+        f"providers={node.detector.providers}"
     )
     ex.shutdown()
     node.destroy_node()

@@ -261,6 +261,27 @@ def test_closed_hil_loop_camera_node_to_perception_objects(ros) -> None:
         arr, o = found[0]
         assert {s.type for s in o.sources} == {ObjectSource.CAMERA}
         assert arr.header.frame_id == "base_link"
+        # bad input is counted and dropped; the node keeps running
+        bad_pub = n.create_publisher(
+            Image, topics.CAMERA_FRONT_IMAGE.name, qos_for(topics.CAMERA_FRONT_IMAGE)
+        )
+        bad_info_pub = n.create_publisher(
+            CameraInfo, topics.CAMERA_FRONT_INFO.name, qos_for(topics.CAMERA_FRONT_INFO)
+        )
+        ros.wait_for_matched(bad_pub)
+        frames = vehicle.frames
+        bad_pub.publish(Image(width=640, height=480, encoding="yuv422", step=1280, data=b"\0" * 10))
+        bad_pub.publish(Image(width=640, height=480, encoding="bgr8", step=1920, data=b"\0" * 100))
+        bad_info_pub.publish(CameraInfo(width=640, height=480, k=[0.0] * 9))
+        ros.spin_until(
+            lambda: (
+                int(vehicle.events.counts.get("bad_image", 0)) >= 2
+                and int(vehicle.events.counts.get("bad_camera_info", 0)) >= 1
+            ),
+            10.0,
+            "bad image and camera_info counted",
+        )
+        ros.spin_until(lambda: vehicle.frames > frames, 10.0, "the node still processes good frames")
     finally:
         camera.destroy_node()
         vehicle.destroy_node()

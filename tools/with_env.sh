@@ -8,7 +8,22 @@ export AMENT_PREFIX_PATH=$venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}
 export LD_LIBRARY_PATH=$venv/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # Never let discovery leave this machine; a domain of our own unless the caller chose one.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( 100 + $$ % 100 ))}
+if [[ -z ${ROS_DOMAIN_ID:-} ]]; then
+    # Claim a domain no other roadedge run on this machine holds (the test harness uses the same
+    # lock files); the lock lives as long as the command and its children keep fd 9 open.
+    lock_dir=${TMPDIR:-/tmp}/roadedge-domains
+    mkdir -p "$lock_dir"
+    for offset in $(seq 0 99); do
+        candidate=$(( 100 + ($$ + offset) % 100 ))
+        exec 9>"$lock_dir/$candidate.lock"
+        if flock -n 9; then
+            export ROS_DOMAIN_ID=$candidate
+            break
+        fi
+        exec 9>&-
+    done
+    [[ -n ${ROS_DOMAIN_ID:-} ]] || { echo "with_env: no free ROS_DOMAIN_ID" >&2; exit 1; }
+fi
 export ROS_HOME=${ROS_HOME:-$root/out/ros_home}
 export ROS_LOG_DIR=${ROS_LOG_DIR:-$ROS_HOME/log}
 export RCUTILS_COLORIZED_OUTPUT=${RCUTILS_COLORIZED_OUTPUT:-0}

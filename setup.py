@@ -17,6 +17,7 @@ NODES = {
     "scenario_signals": "roadedge_hil.scenario_signals:main",
     "object_sensor": "roadedge_hil.object_sensor:main",
     "v2x_forger": "roadedge_hil.v2x_forger:main",
+    "roadside_sensor": "roadedge_hil.roadside_sensor:main",
     "gnss_receiver": "roadedge_nodes.gnss_receiver:main",
     "localization": "roadedge_nodes.localization:main",
     "gnss_emulator": "roadedge_hil.gnss_emulator:main",

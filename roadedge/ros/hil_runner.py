@@ -308,6 +308,21 @@ def v2x_rig(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
                 namespace=ROADSIDE_NAMESPACE,
             ),
         ]
+        if "rsm" in rsu.broadcasts:  # the roadside's own sensing, shared as RSM
+            specs.append(
+                NodeSpec(
+                    "roadside_sensor",
+                    {
+                        "x": rsu.position.x,
+                        "y": rsu.position.y,
+                        "origin_latitude": origin.lat,
+                        "origin_longitude": origin.lon,
+                        "origin_altitude": origin.alt,
+                        "ignore": [a.id for a in scenario.actors if "roadside" not in a.visible_to],
+                    },
+                    namespace=ROADSIDE_NAMESPACE,
+                )
+            )
     if forger is not None:
         port, st = forger
         specs.append(

@@ -79,6 +79,15 @@ def test_stops_for_a_pedestrian_seen_by_the_vehicle(tmp_path: Path) -> None:
     assert_passed(run("pedestrian_vehicle_sensor", tmp_path))
 
 
+def test_yields_to_a_pedestrian_seen_only_by_the_roadside(tmp_path: Path) -> None:
+    result = run("pedestrian_roadside_only", tmp_path)
+    assert_passed(result)
+    assert "advisory vrucw" in verdicts(
+        result
+    )  # known from the RSM alone: the vehicle's sensor cannot see it
+    assert diag_value(result, "v2x_obu: radio", "accepted_rsmFrame") > 0
+
+
 # --- injected faults ---------------------------------------------------------------------------------------
 
 

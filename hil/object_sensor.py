@@ -19,6 +19,7 @@ from roadedge_msgs.msg import Object, ObjectArray, ObjectSource
 
 from roadedge import topics
 from roadedge.config import param
+from roadedge.localization.geodesy import yaw_of_quaternion
 from roadedge.ros.node import RoadedgeNode, make_main
 
 
@@ -32,10 +33,6 @@ class ObjectSensorConfig:
     noise_at_10m: float = param(0.05, help="m, 1-sigma position noise at 10 m (grows linearly)", low=0.0)
     seed: int = param(0, help="noise seed")
     ignore: list[str] = param([], help="actor ids this sensor cannot see (e.g. hidden behind a bus)")
-
-
-def yaw_of(q: Any) -> float:
-    return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
 
 
 class ObjectSensor(RoadedgeNode[ObjectSensorConfig]):
@@ -54,7 +51,7 @@ class ObjectSensor(RoadedgeNode[ObjectSensorConfig]):
 
     def _on_pose(self, msg: Odometry) -> None:
         p = msg.pose.pose
-        self._pose = (p.position.x, p.position.y, yaw_of(p.orientation))
+        self._pose = (p.position.x, p.position.y, yaw_of_quaternion(p.orientation))
 
     def _on_actors(self, msg: ObjectArray) -> None:
         self._actors = msg
@@ -82,7 +79,7 @@ class ObjectSensor(RoadedgeNode[ObjectSensorConfig]):
         out.pose.pose.position.x = bx + self._rng.gauss(0.0, sigma)
         out.pose.pose.position.y = by + self._rng.gauss(0.0, sigma)
         out.pose.pose.position.z = obj.pose.pose.position.z
-        rel_yaw = yaw_of(obj.pose.pose.orientation) - yaw0
+        rel_yaw = yaw_of_quaternion(obj.pose.pose.orientation) - yaw0
         out.pose.pose.orientation.z, out.pose.pose.orientation.w = (
             math.sin(rel_yaw / 2),
             math.cos(rel_yaw / 2),

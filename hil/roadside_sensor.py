@@ -17,6 +17,7 @@ from roadedge_msgs.msg import GeoPoint, Object, ObjectArray, Rsm, RsmParticipant
 
 from roadedge import topics
 from roadedge.config import param
+from roadedge.localization.geodesy import yaw_of_quaternion
 from roadedge.ros.node import RoadedgeNode, make_main
 from roadedge.ros.qos import qos_for
 
@@ -40,10 +41,6 @@ class RoadsideSensorConfig:
     origin_longitude: float = param(0.0, help="deg")
     origin_altitude: float = param(0.0, help="m")
     ignore: list[str] = param([], help="actor ids the roadside cannot see")
-
-
-def yaw_of(q: Any) -> float:
-    return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
 
 
 class RoadsideSensor(RoadedgeNode[RoadsideSensorConfig]):
@@ -90,7 +87,7 @@ class RoadsideSensor(RoadedgeNode[RoadsideSensorConfig]):
             participant.position.x, participant.position.y = p.x, p.y  # the origin is the reference position
             participant.position_accuracy = 0.2
             participant.speed = math.hypot(v.x, v.y)
-            participant.heading = yaw_of(obj.pose.pose.orientation)
+            participant.heading = yaw_of_quaternion(obj.pose.pose.orientation)
             participant.acceleration_longitudinal = math.nan
             participant.length, participant.width, participant.height = obj.size.x, obj.size.y, obj.size.z
             msg.participants.append(participant)

@@ -17,7 +17,7 @@ from roadedge_msgs.msg import Bsm, Spat, SpatIntersection, SpatPhase, SpatPhaseS
 
 from roadedge import topics
 from roadedge.config import param
-from roadedge.localization.geodesy import GeodeticOrigin, MapFrame
+from roadedge.localization.geodesy import GeodeticOrigin, MapFrame, yaw_of_quaternion
 from roadedge.profiles import CONFIG_DIR
 from roadedge.ros.node import RoadedgeNode, make_main
 from roadedge.ros.qos import qos_for
@@ -154,8 +154,7 @@ class V2xForger(RoadedgeNode[V2xForgerConfig]):
         self.create_timer(1.0 / c.rate, self._send)
 
     def _on_victim(self, msg: Odometry) -> None:
-        q = msg.pose.pose.orientation
-        yaw = math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+        yaw = yaw_of_quaternion(msg.pose.pose.orientation)
         self._victim = (msg.pose.pose.position.x, msg.pose.pose.position.y, yaw)
 
     def _send(self) -> None:

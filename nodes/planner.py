@@ -29,7 +29,7 @@ from roadedge_msgs.srv import CancelTask, StartSweepTask
 from roadedge import topics
 from roadedge.config import ConfigError, param
 from roadedge.diagnostics import EventCounter, Health, Level
-from roadedge.localization.geodesy import GeodeticOrigin, MapFrame
+from roadedge.localization.geodesy import GeodeticOrigin, MapFrame, yaw_of_quaternion
 from roadedge.planning import behaviours as bh
 from roadedge.planning.lanelet_map import MapError, RoadMap, load_sites
 from roadedge.planning.planner import Inputs, Plan, Planner, PlannerParams
@@ -77,10 +77,6 @@ def _sites_file(configured: str) -> FsPath:
 
         path = FsPath(get_package_share_directory("roadedge")) / "config/maps/sites.yaml"
     return path
-
-
-def _yaw(q: Any) -> float:
-    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
 
 
 class PlannerNode(RoadedgeNode[PlannerConfig]):
@@ -152,7 +148,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         self._ego = bh.Ego(
             p.position.x,
             p.position.y,
-            _yaw(p.orientation),
+            yaw_of_quaternion(p.orientation),
             msg.twist.twist.linear.x,
             width=c.vehicle_width,
             base_to_front=c.base_to_front,
@@ -174,7 +170,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
                 vx, vy = cy * vx - sy * vy, sy * vx + cy * vy
             src = o.sources[0].type if o.sources else 0
             q = o.pose.pose.orientation
-            yaw = _yaw(q) if abs(q.x) + abs(q.y) + abs(q.z) + abs(q.w) > 1e-6 else math.nan
+            yaw = yaw_of_quaternion(q) if abs(q.x) + abs(q.y) + abs(q.z) + abs(q.w) > 1e-6 else math.nan
             if math.isfinite(yaw) and msg.header.frame_id in ("base_link", "") and ego is not None:
                 yaw += ego.yaw
             out.append(

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
-from rclpy.executors import SingleThreadedExecutor, TimeoutException
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -44,6 +44,7 @@ from roadedge.config import param
 from roadedge.diagnostics import Health, Level
 from roadedge.ros.node import RoadedgeNode, make_main, message_type
 from roadedge.ros.qos import qos_for
+from roadedge.ros.stepping import Stepper
 
 #: topics ``all_topics`` leaves out unless named
 DEFAULT_EXCLUDE = ("/rosout", "/parameter_events")
@@ -278,34 +279,6 @@ def replay_qos(offered: Sequence[Any], deterministic: bool) -> QoSProfile:
         reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
         durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
     )
-
-
-class Stepper:
-    """Runs an executor's ready callbacks until none is left: the deterministic-replay handshake."""
-
-    def __init__(self, executor: Any, idle_rounds: int = 2, max_callbacks: int = 1_000_000) -> None:
-        self.executor = executor
-        self.idle_rounds = idle_rounds
-        self.max_callbacks = max_callbacks
-        self.callbacks = 0
-
-    def settle(self) -> None:
-        idle = 0
-        ran = 0
-        while idle < self.idle_rounds:
-            try:
-                handler, _entity, _node = self.executor.wait_for_ready_callbacks(0.0)
-            except TimeoutException:
-                idle += 1
-                continue
-            idle = 0
-            handler()
-            if handler.exception() is not None:
-                raise handler.exception()
-            ran += 1
-            if ran > self.max_callbacks:
-                raise RuntimeError("graph did not settle: callbacks keep triggering each other")
-        self.callbacks += ran
 
 
 class RclpySink:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pymap3d
@@ -30,6 +31,11 @@ class GeodeticOrigin:
             raise ValueError(f"geodetic origin out of range: {self.latitude}, {self.longitude}")
         if not math.isfinite(self.altitude):
             raise ValueError("geodetic origin altitude must be finite")
+
+
+def yaw_of_quaternion(q: Any) -> float:
+    """Yaw (rad, about z) of a quaternion with x, y, z, w fields (geometry_msgs/Quaternion)."""
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
 
 
 def wrap_angle(angle: float) -> float:

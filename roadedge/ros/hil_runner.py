@@ -35,6 +35,7 @@ from rosgraph_msgs.msg import Clock
 
 from roadedge import topics
 from roadedge.config import ConfigError
+from roadedge.localization.geodesy import yaw_of_quaternion
 from roadedge.profiles import PACKAGE_ROOT
 from roadedge.ros import node as node_base
 from roadedge.ros.qos import qos_for
@@ -56,11 +57,6 @@ class NodeSpec:
     name: str | None = None
     namespace: str | None = None  # the roadside runs in its own, as on its own box
     kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-def yaw_of(msg: Odometry) -> float:
-    q = msg.pose.pose.orientation
-    return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
 
 
 class ScenarioMonitor(Node):
@@ -109,7 +105,7 @@ class ScenarioMonitor(Node):
         if self.ego and t <= self.ego[-1][0]:
             return
         p = msg.pose.pose.position
-        self.ego.append((t, p.x, p.y, yaw_of(msg), msg.twist.twist.linear.x))
+        self.ego.append((t, p.x, p.y, yaw_of_quaternion(msg.pose.pose.orientation), msg.twist.twist.linear.x))
 
     def _on_advisories(self, msg: AdvisoryArray) -> None:
         t = self.t()

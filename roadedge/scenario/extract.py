@@ -27,6 +27,7 @@ import numpy as np
 from roadedge.bag.errors import BagError
 from roadedge.bag.msgdefs import MessageDefinitions
 from roadedge.bag.replay import NS, BagSource
+from roadedge.localization.geodesy import yaw_of_quaternion
 from roadedge.scenario.criteria import (
     ActorTrack,
     AdvisoryEvent,
@@ -65,10 +66,6 @@ class RunTopics:
 
 def _stamp(header: Any) -> float:
     return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
-
-
-def _yaw(q: Any) -> float:
-    return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
 
 
 def _decoded(source: BagSource, topic: str, defs: MessageDefinitions) -> list[tuple[float, Any]]:
@@ -122,7 +119,9 @@ def run_data_from_bag(
             if ego_rows and t <= ego_rows[-1][0]:
                 continue
             p = odom.pose.pose.position
-            ego_rows.append((t, p.x, p.y, _yaw(odom.pose.pose.orientation), odom.twist.twist.linear.x))
+            ego_rows.append(
+                (t, p.x, p.y, yaw_of_quaternion(odom.pose.pose.orientation), odom.twist.twist.linear.x)
+            )
         columns = [list(c) for c in zip(*ego_rows, strict=True)] if ego_rows else [[], [], [], [], []]
         ego = EgoTrack.from_lists(*columns)
         # actors
@@ -134,7 +133,7 @@ def run_data_from_bag(
                 actor_id = obj.sources[0].sensor_id if len(obj.sources) else str(obj.id)
                 pose = obj.pose.pose
                 samples.setdefault(actor_id, []).append(
-                    (t, pose.position.x, pose.position.y, _yaw(pose.orientation))
+                    (t, pose.position.x, pose.position.y, yaw_of_quaternion(pose.orientation))
                 )
                 kind = CLASS_KINDS.get(int(obj.classification), "obstacle")
                 kinds[actor_id] = (

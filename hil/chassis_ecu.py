@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import can
-from nav_msgs.msg import Odometry
+from roadedge_hil.chassis_emulator import ground_truth
 from roadedge_hil.equipment_modbus_slave import EquipmentModel
 from roadedge_hil.plant import PlantCommand, PlantParams, VehiclePlant
 from roadedge_msgs.srv import InjectFault
@@ -366,17 +366,7 @@ class ChassisEcuNode(RoadedgeNode[ChassisEcuConfig]):
 
     def _publish_truth(self) -> None:
         with self.ecu.lock:
-            s = self.ecu.plant.state
-            truth = Odometry()
-            truth.header.stamp = self.get_clock().now().to_msg()
-            truth.header.frame_id = "map"
-            truth.child_frame_id = "base_link"
-            truth.pose.pose.position.x = s.x
-            truth.pose.pose.position.y = s.y
-            truth.pose.pose.orientation.z = math.sin(s.yaw / 2)
-            truth.pose.pose.orientation.w = math.cos(s.yaw / 2)
-            truth.twist.twist.linear.x = s.speed
-            truth.twist.twist.angular.z = s.yaw_rate
+            truth = ground_truth(self.ecu.plant.state, self.get_clock().now().to_msg())
         self._truth_pub.publish(truth)
 
     def _health(self) -> Health:

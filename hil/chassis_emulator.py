@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nav_msgs.msg import Odometry
-from roadedge_hil.plant import PlantCommand, PlantParams, VehiclePlant
+from roadedge_hil.plant import PlantCommand, PlantParams, PlantState, VehiclePlant
 from roadedge_msgs.msg import VehicleCommand, VehicleStatus
 from roadedge_msgs.srv import InjectFault
 
@@ -33,6 +33,21 @@ class ChassisEmulatorConfig:
     initial_y: float = param(0.0, help="m, start position north in the map frame")
     initial_yaw: float = param(0.0, help="rad, start heading (ENU)")
     battery_soc: float = param(0.9, help="0..1 reported state of charge", low=0.0, high=1.0)
+
+
+def ground_truth(s: PlantState, stamp: Any) -> Odometry:
+    """The plant's pose and motion as hil/ground_truth (map frame), for every chassis emulator."""
+    truth = Odometry()
+    truth.header.stamp = stamp
+    truth.header.frame_id = "map"
+    truth.child_frame_id = "base_link"
+    truth.pose.pose.position.x = s.x
+    truth.pose.pose.position.y = s.y
+    truth.pose.pose.orientation.z = math.sin(s.yaw / 2)
+    truth.pose.pose.orientation.w = math.cos(s.yaw / 2)
+    truth.twist.twist.linear.x = s.speed
+    truth.twist.twist.angular.z = s.yaw_rate
+    return truth
 
 
 def plant_command(msg: VehicleCommand) -> PlantCommand:
@@ -132,18 +147,7 @@ class ChassisEmulator(RoadedgeNode[ChassisEmulatorConfig]):
         self._publish_truth(stamp)
 
     def _publish_truth(self, stamp: Any) -> None:
-        s = self.plant.state
-        truth = Odometry()
-        truth.header.stamp = stamp
-        truth.header.frame_id = "map"
-        truth.child_frame_id = "base_link"
-        truth.pose.pose.position.x = s.x
-        truth.pose.pose.position.y = s.y
-        truth.pose.pose.orientation.z = math.sin(s.yaw / 2)
-        truth.pose.pose.orientation.w = math.cos(s.yaw / 2)
-        truth.twist.twist.linear.x = s.speed
-        truth.twist.twist.angular.z = s.yaw_rate
-        self._truth_pub.publish(truth)
+        self._truth_pub.publish(ground_truth(self.plant.state, stamp))
 
     def _health(self) -> Health:
         values = {"speed_mps": f"{self.plant.state.speed:.2f}", "command_timeouts": str(self._timeouts)}

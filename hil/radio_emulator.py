@@ -33,9 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from roadedge.config import ConfigError, param
+from roadedge.config import ConfigError, load_yaml, param
 from roadedge.diagnostics import Health, Level
 from roadedge.ros.node import RoadedgeNode, make_main
 from roadedge.v2x import codec
@@ -211,8 +209,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True, help="YAML: channel {...}, stations [...]")
     args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
-        emulator = from_config(yaml.safe_load(args.config.read_text()))
-    except (OSError, ValueError, TypeError, yaml.YAMLError) as err:
+        emulator = from_config(load_yaml(args.config))
+    except (ConfigError, ValueError, TypeError) as err:
         print(f"radio_emulator: configuration error: {err}", file=sys.stderr)
         return 2
     stop = threading.Event()
@@ -247,9 +245,9 @@ class RadioEmulatorNode(RoadedgeNode[RadioEmulatorConfig]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         try:
-            tree = yaml.safe_load(config_path(self.config.config_file).read_text())
+            tree = load_yaml(config_path(self.config.config_file))
             self.emulator = from_config(tree)
-        except (OSError, ValueError, TypeError, yaml.YAMLError) as err:
+        except (ConfigError, ValueError, TypeError) as err:
             raise ConfigError(f"radio_emulator: {self.config.config_file}: {err}") from err
         self.emulator.start()
         self.health.add("channel", self._health)

@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from roadedge.config import ConfigError, param
+from roadedge.config import ConfigError, load_yaml, param
 from roadedge.diagnostics import Health, Level
 from roadedge.ros.node import RoadedgeNode, make_main
 from roadedge.v2x.signal_feed import PhaseReport, SignalReport, StateReport, encode_report
@@ -143,8 +141,8 @@ def cli_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True)
     args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
-        emulator = emulator_from_config(yaml.safe_load(args.config.read_text()))
-    except (OSError, KeyError, ValueError, TypeError, yaml.YAMLError) as err:
+        emulator = emulator_from_config(load_yaml(args.config))
+    except (ConfigError, KeyError, ValueError, TypeError) as err:
         print(f"signal_controller: configuration error: {err}", file=sys.stderr)
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -174,10 +172,8 @@ class SignalControllerNode(RoadedgeNode[SignalControllerConfig]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         try:
-            self.emulator = emulator_from_config(
-                yaml.safe_load(config_path(self.config.config_file).read_text())
-            )
-        except (OSError, KeyError, ValueError, TypeError, yaml.YAMLError) as err:
+            self.emulator = emulator_from_config(load_yaml(config_path(self.config.config_file)))
+        except (ConfigError, KeyError, ValueError, TypeError) as err:
             raise ConfigError(f"signal_controller: {self.config.config_file}: {err}") from err
         self.create_timer(self.emulator.period, lambda: self.emulator.send_once(self.now_s()))
         self.health.add("feed", self._health)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from roadedge import local_dds
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -33,8 +35,7 @@ def main() -> int:
     ap.add_argument("--model", default="models/roadedge_det.yaml")
     ap.add_argument("--cpu", type=int, default=-1, help="CPU to pin to (-1: the first allowed)")
     args = ap.parse_args()
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 80))
+    local_dds.isolate()
     if hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {args.cpu if args.cpu >= 0 else cpus[0]})

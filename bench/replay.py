@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from roadedge import local_dds
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -138,8 +140,8 @@ def io_bench(work: Path, count: int = 20000) -> str:
 def stack_bench(args: argparse.Namespace) -> tuple[float, float]:
     import psutil
 
+    local_dds.isolate()
     env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
     cmd = [sys.executable, "-m", "roadedge.cli", "run"]
     procs = []
     try:

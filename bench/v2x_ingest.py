@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from roadedge import local_dds
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -75,8 +77,7 @@ def main() -> int:
     ap.add_argument("--vehicles", type=int, default=500)
     ap.add_argument("--cpu", type=int, default=-1, help="CPU to pin to (-1: the first allowed)")
     args = ap.parse_args()
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 80))
+    local_dds.isolate()
     all_cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     bench_cpu = args.cpu if args.cpu >= 0 else (all_cpus[0] if all_cpus else -1)
     if all_cpus:

@@ -8,9 +8,7 @@ quickly, and field checks of generated messages.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -22,37 +20,16 @@ from typing import Any
 
 import pytest
 
+from roadedge import local_dds
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv"))
 NODE_BIN = VENV / "lib" / "roadedge"
 FASTDDS_PROFILE = ROOT / "config" / "dds" / "fastdds_localhost.xml"
 
-_domain_lock: Any = None
-
-
-def _claim_domain_id() -> int:
-    """A domain id 1..200 that no other process on this machine holds, kept until exit."""
-    global _domain_lock
-    lock_dir = Path(tempfile.gettempdir()) / "roadedge-domains"
-    lock_dir.mkdir(exist_ok=True)
-    candidates = list(range(1, 201))
-    random.Random(os.getpid()).shuffle(candidates)
-    for domain in candidates:
-        handle = (lock_dir / f"{domain}.lock").open("w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            continue
-        _domain_lock = handle
-        return domain
-    raise RuntimeError("no free ROS_DOMAIN_ID")
-
 
 def _isolate_dds() -> None:
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.pop("ROS_LOCALHOST_ONLY", None)
-    os.environ["ROS_DOMAIN_ID"] = str(_claim_domain_id())
+    local_dds.isolate(new_domain=True)
     home = Path(tempfile.mkdtemp(prefix="roadedge-test-"))
     os.environ["ROS_HOME"] = str(home)
     os.environ["ROS_LOG_DIR"] = str(home / "log")

@@ -56,11 +56,25 @@ class NoiseModel:
         return math.hypot(self.white, self.walk)
 
 
+# Per fix quality, calibrated to published figures (horizontal CEP = 1.1774 sigma per axis for a
+# circular error, R95 = 2.45 sigma):
+# - SINGLE: u-blox ZED-F9P datasheet "PVT 1.5 m CEP" (multi-band, open sky, 24 h static); Unicore
+#   UM980 1.5 m RMS; FAA GPS SPS performance analysis (PAN) reports, GPS-only L1: about 2-3 m
+#   horizontal 95 %. Most of that error is not white: atmospheric, orbit/clock and multipath errors
+#   change over minutes (measured autocorrelation of receiver fixes bends at about 1 min and has a
+#   long-term tail, dlwilson "GPS correlation of errors"); receivers smooth code with carrier, so the
+#   epoch-to-epoch jitter is a few decimetres. Model: 0.3 m white + 1.2 m Gauss-Markov, tau 60 s
+#   -> 1.24 m per axis, CEP 1.46 m, R95 3.0 m.
+# - DGPS (SBAS): ZED-F9P "SBAS 1.0 m CEP"; FAA WAAS PAN reports 0.6-1.1 m horizontal 95 %.
+#   0.2 m white + 0.5 m over 60 s -> 0.54 m per axis, CEP 0.63 m, R95 1.3 m.
+# - RTK: ZED-F9P "0.01 m + 1 ppm CEP"; carrier-phase noise is millimetres from epoch to epoch, the
+#   rest wanders with multipath and residual atmosphere over tens of seconds. Float: 1-2 dm.
+# bench/localization.py measures the filter against these and against variants (tau, white share).
 DEFAULT_NOISE: dict[FixQuality, NoiseModel] = {
-    FixQuality.RTK_FIXED: NoiseModel(white=0.012, walk=0.008, tau=30.0),
-    FixQuality.RTK_FLOAT: NoiseModel(white=0.10, walk=0.15, tau=30.0),
-    FixQuality.DGPS: NoiseModel(white=0.30, walk=0.40, tau=60.0),
-    FixQuality.SINGLE: NoiseModel(white=0.80, walk=1.00, tau=120.0),
+    FixQuality.RTK_FIXED: NoiseModel(white=0.005, walk=0.012, tau=30.0),
+    FixQuality.RTK_FLOAT: NoiseModel(white=0.05, walk=0.17, tau=30.0),
+    FixQuality.DGPS: NoiseModel(white=0.20, walk=0.50, tau=60.0),
+    FixQuality.SINGLE: NoiseModel(white=0.30, walk=1.20, tau=60.0),
 }
 
 

@@ -31,6 +31,9 @@ GNSS_RTCM = _t(
     "sensing/gnss/rtcm", "std_msgs/msg/UInt8MultiArray", "command", "correction source -> gnss_receiver"
 )
 IMU = _t("sensing/imu", "sensor_msgs/msg/Imu", "sensor", "IMU driver -> localization")
+CURB_RANGE = _t(
+    "sensing/curb/right/range", "sensor_msgs/msg/Range", "sensor", "side curb range sensor -> localization"
+)
 CAMERA_FRONT_IMAGE = _t(
     "sensing/camera/front/image_raw", "sensor_msgs/msg/Image", "sensor", "camera / HIL renderer -> perception"
 )

@@ -1,8 +1,12 @@
 """Extended Kalman filter: GNSS position + IMU yaw rate + wheel speed / steering -> pose.
 
-State (map frame, base_link origin): ``[x, y, yaw, v, w, b, k]`` with v the signed
-longitudinal speed, w the yaw rate, b the gyro bias and k the wheel-speed scale factor
-(wheel speed = k v). The motion model is a constant
+State (map frame, base_link origin): ``[x, y, yaw, v, w, b, k, ge, gn]`` with v the signed
+longitudinal speed, w the yaw rate, b the gyro bias, k the wheel-speed scale factor
+(wheel speed = k v) and (ge, gn) the slowly wandering part of the GNSS position error
+(first-order Gauss-Markov, ``gnss_bias_tau``; its variance is ``gnss_bias_fraction``^2 of the
+fix's reported variance, the rest is white). Real single-point errors are mostly that
+wandering part; modelling it keeps the filter from averaging it away as if it were white, so
+an aid that observes it (the curb range) keeps it through gaps in the curb. The motion model is a constant
 speed / constant turn rate model integrated at the midpoint heading; process noise enters
 as acceleration, yaw acceleration and bias random walks.
 
@@ -14,6 +18,10 @@ Measurements:
   with the Mahalanobis distance (chi-square, 2 dof). A rejected streak longer than
   ``reinit_after`` re-initialises the position at the GNSS fix (the receiver was right, or
   the filter had drifted); it is counted and reported.
+- range to the curb from a side range sensor (:mod:`roadedge.localization.curb`): the range the
+  map's curb line predicts from the pose, gated (chi-square, 1 dof); the lateral aid that
+  single-point GNSS needs for curb-side work. Returns where the map has no curb, at grazing
+  incidence or with a parked car in the beam (gate) are dropped and counted.
 - wheel speed (k v), gyro (w + b), kinematic yaw rate from steering (v tan(delta) / L), and a
   zero-velocity update when the vehicle stands still (makes the gyro bias observable).
 
@@ -32,10 +40,11 @@ from enum import Enum
 import numpy as np
 from scipy.stats import chi2
 
+from roadedge.localization.curb import CurbLines, RangeMount, range_jacobian
 from roadedge.localization.geodesy import LeverArm, wrap_angle
 
-X, Y, YAW, V, W, B, K = range(7)
-N = 7
+X, Y, YAW, V, W, B, K, GE, GN = range(9)
+N = 9
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,12 @@ class EkfParams:
     zero_velocity_sigma: float = 0.002  # m/s and rad/s while standing still
     gnss_min_sigma: float = 0.005  # m, floor on the fix's reported sigma
     gnss_sigma_scale: float = 1.0  # multiplies the fix's reported sigma
+    gnss_bias_fraction: float = 0.8  # share of the fix's sigma that wanders slowly (0 = all white)
+    gnss_bias_tau: float = 60.0  # s, correlation time of the wandering part
     gnss_time_sigma: float = 0.0  # s, uncertainty of a fix's time stamp (receive-time stamping)
+    curb_map_sigma: float = 0.03  # m, 1 sigma of the map's curb lines, added to the sensor's
+    range_gate_probability: float = 0.999  # Mahalanobis gate for curb ranges (chi-square, 1 dof)
+    range_min_incidence: float = 0.5  # cos of the largest beam-to-curb-normal angle used (60 deg)
     # robustness
     gate_probability: float = 0.999  # Mahalanobis gate for GNSS (chi-square, 2 dof)
     reinit_after: float = 5.0  # s of continuous GNSS rejection before re-initialising at GNSS
@@ -79,6 +93,10 @@ class EkfParams:
     def gate(self) -> float:
         return float(chi2.ppf(self.gate_probability, 2))
 
+    @property
+    def range_gate(self) -> float:
+        return float(chi2.ppf(self.range_gate_probability, 1))
+
 
 class FilterState(Enum):
     UNINITIALIZED = "uninitialized"
@@ -95,9 +113,19 @@ class EkfCounters:
     gnss_bad: int = 0  # non-finite or non-positive-definite covariance
     resets: int = 0
     measurements_dropped: int = 0
+    range_accepted: int = 0
+    range_rejected: int = 0  # outside the gate (a parked car, a gap in the curb, a wrong map)
+    range_no_curb: int = 0  # no curb in the beam on the map, out of range, or grazing incidence
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class RangeUpdate:
+    accepted: bool
+    mahalanobis2: float
+    predicted: float  # m, the range the map predicts (nan without a curb in the beam)
 
 
 @dataclass(frozen=True)
@@ -112,6 +140,7 @@ class LocalizationEkf:
     def __init__(self, params: EkfParams | None = None):
         self.p = params or EkfParams()
         self.gate = self.p.gate
+        self.range_gate = self.p.range_gate
         self.counters = EkfCounters()
         self.x = np.zeros(N)
         self.P = np.eye(N)
@@ -126,6 +155,7 @@ class LocalizationEkf:
         self._last_speed: float | None = None
         self._last_yaw_rate: float = 0.0
         self._pre_yaw = 0.0  # integrated yaw rate before initialisation (rad)
+        self._bias_var = 0.0  # m^2, stationary variance of the GNSS error's wandering part (per axis)
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self) -> None:
@@ -142,7 +172,9 @@ class LocalizationEkf:
         self, t: float, x: float, y: float, yaw: float, cov_xy_yaw: np.ndarray | None = None, z: float = 0.0
     ) -> None:
         """Initialise at a known pose (m, m, rad); cov_xy_yaw is 3x3 (x, y, yaw)."""
-        self.x = np.array([x, y, wrap_angle(yaw), self._last_speed or 0.0, self._last_yaw_rate, 0.0, 1.0])
+        self.x = np.array(
+            [x, y, wrap_angle(yaw), self._last_speed or 0.0, self._last_yaw_rate, 0.0, 1.0, 0.0, 0.0]
+        )
         self.P = np.diag(
             [
                 0.1**2,
@@ -152,6 +184,8 @@ class LocalizationEkf:
                 self.p.initial_yaw_rate_sigma**2,
                 self.p.initial_bias_sigma**2,
                 self.p.initial_scale_sigma**2,
+                self._bias_var or 1e-4,
+                self._bias_var or 1e-4,
             ]
         )
         if cov_xy_yaw is not None:
@@ -246,10 +280,18 @@ class LocalizationEkf:
                     p.yaw_accel_noise**2,
                     p.gyro_bias_walk**2,
                     p.speed_scale_walk**2,
+                    0.0,
+                    0.0,
                 ]
             )
             * dt
         )
+        if p.gnss_bias_tau > 0.0:
+            a = math.exp(-dt / p.gnss_bias_tau)
+            F[GE, GE] = F[GN, GN] = a
+            x[GE] *= a
+            x[GN] *= a
+            q[GE] = q[GN] = self._bias_var * (1.0 - a * a)
         self.P = F @ self.P @ F.T + np.diag(q)
         cap = p.max_position_sigma**2
         if self.P[X, X] > cap or self.P[Y, Y] > cap:
@@ -360,6 +402,40 @@ class LocalizationEkf:
         H[0, W] = 1.0
         self._kalman(np.array([rate - self.x[W]]), H, np.array([[s * s]]), None)
 
+    def update_range(
+        self, t: float, measured: float, sigma: float, mount: RangeMount, curbs: CurbLines
+    ) -> RangeUpdate:
+        """A side range sensor's range to the curb (m), against the map's curb lines."""
+        nan = math.nan
+        if not self.initialized:
+            return RangeUpdate(False, nan, nan)
+        if not (math.isfinite(measured) and math.isfinite(sigma) and sigma > 0.0):
+            self.counters.range_no_curb += 1  # no echo (+inf, REP-117) or a bad value: nothing to fuse
+            return RangeUpdate(False, nan, nan)
+        if not mount.min_range <= measured <= mount.max_range:
+            self.counters.range_no_curb += 1
+            return RangeUpdate(False, nan, nan)
+        if self._advance(t) is None:
+            return RangeUpdate(False, nan, nan)
+        x, y, yaw = float(self.x[X]), float(self.x[Y]), float(self.x[YAW])
+        ox, oy, dx, dy = mount.ray(x, y, yaw)
+        # Search the curb within the position uncertainty on both sides of the sensor (the estimate may
+        # put the sensor beyond the curb) and take the crossing nearest to the measured range.
+        reach = 3.0 * self.horizontal_sigma() + 0.5
+        hit = curbs.raycast(ox, oy, dx, dy, mount.max_range + reach, -reach, nearest_to=measured)
+        if hit is None or hit.cos_incidence < self.p.range_min_incidence:
+            self.counters.range_no_curb += 1
+            return RangeUpdate(False, nan, nan if hit is None else hit.range)
+        H = np.zeros((1, N))
+        H[0, X], H[0, Y], H[0, YAW] = range_jacobian(mount, yaw, hit)
+        r = sigma * sigma + self.p.curb_map_sigma**2
+        ok, d2 = self._kalman(np.array([measured - hit.range]), H, np.array([[r]]), self.range_gate)
+        if ok:
+            self.counters.range_accepted += 1
+        else:
+            self.counters.range_rejected += 1
+        return RangeUpdate(ok, d2, hit.range)
+
     def update_gnss(self, t: float, east: float, north: float, up: float, cov: np.ndarray) -> GnssUpdate:
         """Antenna position in map (m) with its 3x3 (or 2x2) covariance (m^2)."""
         c = np.asarray(cov, dtype=float)
@@ -372,11 +448,16 @@ class LocalizationEkf:
         if np.linalg.eigvalsh(R).min() <= 0:
             self.counters.gnss_bad += 1
             return GnssUpdate(False, math.inf, 0.0)
+        f2 = min(max(self.p.gnss_bias_fraction, 0.0), 0.99) ** 2 if self.p.gnss_bias_tau > 0 else 0.0
+        bias_var = f2 * float(np.trace(R)) / 2.0
+        R = R * (1.0 - f2)
         up_var = float(c[2, 2]) if c.shape == (3, 3) and c[2, 2] > 0 else 4.0 * float(R[0, 0])
         meas = np.array([east, north])
         if not self.initialized:
-            self._try_init(t, meas, R, up, up_var)
+            self._bias_var = bias_var
+            self._try_init(t, meas, R / max(1.0 - f2, 1e-6), up, up_var)
             return GnssUpdate(self.initialized, 0.0, 0.0)
+        self._set_bias_variance(bias_var)
         lag = self._advance(t)
         if lag is None:
             self.counters.gnss_stale += 1
@@ -390,11 +471,14 @@ class LocalizationEkf:
             along = np.array([c_, s_]) * v * self.p.gnss_time_sigma
             R = R + np.outer(along, along)
         pred = np.array(
-            [self.x[X] + c_ * lx - s_ * ly - lag * v * c_, self.x[Y] + s_ * lx + c_ * ly - lag * v * s_]
+            [
+                self.x[X] + c_ * lx - s_ * ly - lag * v * c_ + self.x[GE],
+                self.x[Y] + s_ * lx + c_ * ly - lag * v * s_ + self.x[GN],
+            ]
         )
         H = np.zeros((2, N))
-        H[0, X] = 1.0
-        H[1, Y] = 1.0
+        H[0, X] = H[0, GE] = 1.0
+        H[1, Y] = H[1, GN] = 1.0
         H[0, YAW] = -s_ * lx - c_ * ly + lag * v * s_
         H[1, YAW] = c_ * lx - s_ * ly - lag * v * c_
         H[0, V] = -lag * c_
@@ -414,14 +498,40 @@ class LocalizationEkf:
             # The fixes have disagreed for long: trust them, keep heading and speeds.
             base = meas - np.array([c_ * lx - s_ * ly, s_ * lx + c_ * ly])
             self.x[X], self.x[Y] = base
-            self.P[:2, :] = 0.0
-            self.P[:, :2] = 0.0
-            self.P[:2, :2] = R + np.eye(2) * (lx * lx + ly * ly) * self.P[YAW, YAW]
+            self.x[GE] = self.x[GN] = 0.0
+            for i in (X, Y, GE, GN):
+                self.P[i, :] = 0.0
+                self.P[:, i] = 0.0
+            self.P[:2, :2] = R / max(1.0 - f2, 1e-6) + np.eye(2) * (lx * lx + ly * ly) * self.P[YAW, YAW]
+            self._fix_bias_correlation()
             self.counters.gnss_reinit += 1
             self.last_gnss_time = t
             self._reject_since = None
             return GnssUpdate(False, d2, 0.0, reinitialized=True)
         return GnssUpdate(False, d2, 0.0)
+
+    def _fix_bias_correlation(self) -> None:
+        """Position taken from a fix (x = fix - lever arm, bias 0): the position's error is minus the
+        fix's wandering error, so the two are fully anti-correlated."""
+        v = max(self._bias_var, 1e-8)
+        self.P[GE, GE] = self.P[GN, GN] = v
+        self.P[X, GE] = self.P[GE, X] = self.P[Y, GN] = self.P[GN, Y] = -v
+
+    def _set_bias_variance(self, bias_var: float) -> None:
+        """A new stationary variance of the GNSS error's wandering part (the fix quality changed).
+
+        A change by more than a factor of two means a different solution (RTK <-> single): its
+        error is a new, independent one -- zero mean, the new variance, uncorrelated with the state.
+        """
+        old = self._bias_var
+        self._bias_var = bias_var
+        if old > 0.0 and 0.5 <= bias_var / old <= 2.0:
+            return
+        self.x[GE] = self.x[GN] = 0.0
+        for i in (GE, GN):
+            self.P[i, :] = 0.0
+            self.P[:, i] = 0.0
+            self.P[i, i] = max(bias_var, 1e-8)
 
     def _update_height(self, up: float, up_var: float) -> None:
         if not math.isfinite(up) or up_var <= 0:
@@ -459,8 +569,9 @@ class LocalizationEkf:
         c, s = math.cos(yaw), math.sin(yaw)
         base = meas - np.array([c * lx - s * ly, s * lx + c * ly])
         yaw_sigma = math.sqrt(np.trace(R) + np.trace(first[2])) / dist + 0.02 + 0.1 * abs(turned)
-        self.x = np.array([base[0], base[1], yaw, speed, self._last_yaw_rate, 0.0, 1.0])
+        self.x = np.array([base[0], base[1], yaw, speed, self._last_yaw_rate, 0.0, 1.0, 0.0, 0.0])
         self.P = np.zeros((N, N))
+        self._fix_bias_correlation()
         self.P[:2, :2] = R + np.eye(2) * (lx * lx + ly * ly) * yaw_sigma**2
         self.P[YAW, YAW] = yaw_sigma**2
         self.P[V, V] = self.p.initial_speed_sigma**2

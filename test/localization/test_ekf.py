@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from loc_sim import ANTENNA, SimConfig, p95, run
 
-from hil.gnss_emulator import Jump, NoiseModel, Outage
+from hil.curb_sensor import CurbRangeModel
+from hil.gnss_emulator import Jump, Outage
 from roadedge.localization.ekf import EkfParams, FilterState, LocalizationEkf, required_accuracy_met
 from roadedge.localization.gnss import FixQuality
 
-# "Single-point noise" of the acceptance test: white 1.0 m per axis plus a slowly wandering
-# 0.15 m (Gauss-Markov, 60 s). A filter cannot remove the wandering part of a real
-# single-point error; with the emulator's default single model (0.8 m white + 1.0 m over
-# 120 s) the lateral p95 is about 1.1 m -- see the report in the issue.
-SINGLE_ACCEPTANCE = {FixQuality.SINGLE: NoiseModel(white=1.0, walk=0.15, tau=60.0)}
+# Single-point noise is the GNSS emulator's default model (hil/gnss_emulator.py, DEFAULT_NOISE: 0.3 m
+# white + 1.2 m wandering over 60 s per axis, 1.46 m CEP as a modern multi-band receiver's datasheet).
+# No GNSS/IMU/odometry filter removes the wandering part: the lateral aid is the side curb range sensor.
+SINGLE_CURB_GAP = (30.0, 38.0)  # s of the route without a curb (a junction, a driveway)
 
 OUTAGE_START, OUTAGE_END = 40.0, 60.0
 OUTAGE_BOUND = 0.6  # m, horizontal error bound during a 20 s outage at 3 m/s (60 m driven, 1 %)
@@ -49,15 +49,54 @@ def test_rtk_fixed_lateral_p95_within_10_cm(rtk: object) -> None:
     assert r.ekf.x[6] == pytest.approx(1.005, abs=0.002)  # type: ignore[attr-defined]
 
 
-def test_single_point_lateral_p95_within_half_a_metre() -> None:
-    # p95 over six runs with different noise (seeds), so that no lucky seed decides.
+def test_single_point_with_the_curb_range_lateral_p95_within_half_a_metre() -> None:
+    # p95 over five runs with different noise (seeds), so that no lucky seed decides; the curb has a gap
+    # and 5 % of the returns are clutter (parked cars, leaves) nearer than the curb.
     lateral = []
-    for seed in range(1, 7):
-        r = run(SimConfig(quality=FixQuality.SINGLE, noise=SINGLE_ACCEPTANCE, duration=50.0, seed=seed))
-        lateral.append(r.errors()[0][r.window(15.0)])
-        # ... and the filter reports that this is not good enough for curb sweeping.
-        assert not required_accuracy_met(r.ekf.lateral_sigma(), 0.10)
+    for seed in range(1, 6):
+        r = run(
+            SimConfig(
+                quality=FixQuality.SINGLE,
+                curb=True,
+                curb_gaps=(SINGLE_CURB_GAP,),
+                curb_model=CurbRangeModel(sigma=0.02, clutter_probability=0.05, dropout_probability=0.05),
+                duration=50.0,
+                seed=seed,
+            )
+        )
+        lat = r.errors()[0]
+        w = r.window(15.0)
+        lateral.append(lat[w])
+        assert np.mean(np.abs(lat[w]) <= 3 * r.lateral_sigma[w] + 0.01) >= 0.95
+        c = r.ekf.counters
+        assert c.range_accepted > 500 and c.range_rejected >= 3 and c.range_no_curb > 100  # gap, clutter
     assert p95(np.concatenate(lateral)) <= 0.5
+    assert p95(np.concatenate(lateral)) <= 0.15  # what it achieves (bench/localization.py: about 0.06 m)
+
+
+def test_single_point_without_a_lateral_aid_knows_it_is_not_good_enough() -> None:
+    # Without the curb range the lateral error is that of the receiver (p95 about 2 m, see the bench);
+    # the filter's covariance says so, and the accuracy diagnostic rejects autonomous driving (0.5 m).
+    for seed in (1, 2):
+        r = run(SimConfig(quality=FixQuality.SINGLE, duration=40.0, seed=seed))
+        lat = r.errors()[0]
+        w = r.window(15.0)
+        assert np.mean(np.abs(lat[w]) <= 3 * r.lateral_sigma[w]) >= 0.95
+        assert not required_accuracy_met(r.ekf.lateral_sigma(), 0.5)
+        assert r.ekf.counters.gnss_rejected <= 2
+
+
+def test_curb_range_pulls_a_single_point_track_onto_the_curb_and_holds_it_through_a_gap() -> None:
+    gap = (25.0, 35.0)
+    r = run(SimConfig(quality=FixQuality.SINGLE, curb=True, curb_gaps=(gap,), duration=45.0, seed=6))
+    lat = r.errors()[0]
+    before = [u for t, u in r.ranges if t < 12.0 and u.accepted]
+    assert before, "the curb is fused as soon as the filter is initialised"
+    assert p95(lat[r.window(15.0, gap[0])]) <= 0.05
+    # Through the gap the filter keeps what it learnt about the GNSS error: no drift back to its 1 m bias.
+    assert p95(lat[r.window(*gap)]) <= 0.3
+    assert all(u.accepted for t, u in r.ranges if t >= gap[1] + 0.5 and math.isfinite(u.predicted))
+    assert p95(lat[r.window(gap[1] + 2.0)]) <= 0.05
 
 
 def test_without_imu_steering_and_wheel_speed_suffice_for_rtk() -> None:
@@ -125,20 +164,17 @@ def test_persistent_jump_reinitialises_at_gnss_after_reinit_after_seconds() -> N
 
 
 def test_fix_quality_weighting_single_fixes_barely_move_an_rtk_track() -> None:
-    # RTK fixed for 30 s, then single-point fixes: the estimate must not follow their noise.
-    params = EkfParams(antenna=ANTENNA)
-    r_rtk = run(SimConfig(duration=30.0, params=params))
-    assert p95(r_rtk.errors()[0][r_rtk.window(10.0)]) <= 0.10
-    ekf = r_rtk.ekf
-    sigma_before = ekf.lateral_sigma()
-    rng = np.random.default_rng(1)
-    x0, y0 = ekf.x[0], ekf.x[1]
-    t = ekf.t or 30.0
-    for k in range(1, 21):  # 2 s of single-point fixes around the true position, no motion
-        e, n = rng.normal(0.0, 1.5, 2)
-        ekf.update_gnss(t + 0.1 * k, x0 + e, y0 + n, 0.0, np.diag([2.25, 2.25, 9.0]))
-    assert math.hypot(ekf.x[0] - x0, ekf.x[1] - y0) < 1.5  # it moved with the vehicle, not the noise
-    assert ekf.lateral_sigma() < 1.0 and sigma_before < 0.05
+    # RTK fixed for 30 s, then the receiver falls back to single-point: its 1 m error must not pull the
+    # estimate over at once; the covariance grows as the filter learns the new fixes are worse.
+    r = run(SimConfig(duration=36.0, quality_changes=((30.0, FixQuality.SINGLE),), seed=3))
+    lat = r.errors()[0]
+    assert p95(lat[r.window(10.0, 30.0)]) <= 0.10
+    i30 = np.searchsorted(r.t, 30.0)
+    assert r.lateral_sigma[i30 - 1] < 0.05
+    assert np.abs(lat[r.window(30.0, 32.0)]).max() <= 0.25
+    assert np.abs(lat[r.window(30.0)]).max() <= 0.5
+    assert r.lateral_sigma[-1] > 3 * r.lateral_sigma[i30 - 1]
+    assert r.ekf.counters.gnss_rejected <= 3
 
 
 def test_garbage_on_the_line_does_not_hurt() -> None:

@@ -138,6 +138,9 @@ class V2xObu(V2xNodeBase):
     def _on_fix(self, msg: NavSatFix) -> None:
         self._fix = msg
         self._fix_time = self.now_s()
+        if self.station is not None:  # centre of the relevance radius (verify on demand)
+            ok = msg.status.status >= NavSatStatus.STATUS_FIX
+            self.station.set_own_position(msg.latitude if ok else math.nan, msg.longitude)
 
     def _on_odom(self, msg: Odometry) -> None:
         self._odom = msg

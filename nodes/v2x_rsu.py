@@ -71,6 +71,10 @@ class V2xRsu(V2xNodeBase):
     def open_device(self) -> bool:
         super().open_device()
         c: V2xRsuConfig = self.config
+        site = self.map_msg.nodes[0].reference_position if self.map_msg and self.map_msg.nodes else None
+        site = site or (self.rsi_msg.reference_position if self.rsi_msg is not None else None)
+        if site is not None and self.station is not None:  # centre of the relevance radius (verify on demand)
+            self.station.set_own_position(site.latitude, site.longitude)
         self._feed_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._feed_sock.bind((c.signal_feed_host, c.signal_feed_port))
         self._feed_sock.settimeout(0.2)

@@ -1,25 +1,34 @@
 """Frame <-> message pipelines shared by the OBU and RSU nodes and the benchmarks.
 
 Receive: envelope check (security) -> UPER decode -> AID check -> SI conversion, every
-failure counted by kind in one EventCounter and the frame dropped (never raised).
+failure counted by kind in one EventCounter and the frame dropped (never raised). With a
+``relevance`` test (verify on demand, roadedge.v2x.relevance) the envelope's cheap checks run
+first, then the decode, and only relevant frames have their signature verified; the others come
+out marked ``Verdict.UNVERIFIED``.
 Transmit: SI message -> ASN.1 -> UPER -> signed (or unsigned) envelope.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from roadedge.diagnostics import EventCounter
 from roadedge.v2x import codec, si
 from roadedge.v2x.security import (
+    Pending,
     SecurityError,
     SecurityPolicy,
     Signer,
+    Unwrapped,
     Verifier,
     wrap_unsigned,
 )
+
+#: relevance(kind, decoded value) -> verify this frame now (verify on demand)
+RelevanceTest = Callable[[str, dict[str, Any]], bool]
 
 
 @dataclass
@@ -34,15 +43,22 @@ class Received:
 class ReceiveStats:
     frames: int = 0
     accepted: dict[str, int] = field(default_factory=dict)
+    unverified: int = 0  # accepted without signature check (verify on demand: not relevant)
 
 
 class Ingest:
     """One received frame in, one typed message out (or None, counted)."""
 
-    def __init__(self, verifier: Verifier, max_frame_bytes: int = codec.MAX_FRAME_BYTES) -> None:
+    def __init__(
+        self,
+        verifier: Verifier,
+        max_frame_bytes: int = codec.MAX_FRAME_BYTES,
+        relevance: RelevanceTest | None = None,
+    ) -> None:
         self.verifier = verifier
         self.counter: EventCounter = verifier.counter
         self.max_frame_bytes = max_frame_bytes
+        self.relevance = relevance  # None: verify every signed frame
         self.stats = ReceiveStats()
         self.last_log: str | None = None
 
@@ -56,18 +72,30 @@ class Ingest:
         if len(frame) > self.max_frame_bytes:
             self._drop("oversized", f"{len(frame)} bytes")
             return None
+        verifier = self.verifier
+        relevance = self.relevance
         try:
-            unwrapped = self.verifier.unwrap(frame, t)
+            opened = verifier.unwrap(frame, t) if relevance is None else verifier.open(frame, t, defer=True)
         except SecurityError as err:  # counted by the verifier
             self.last_log = f"{err.kind} (#{self.counter.counts.get(err.kind, 0)}): {err.detail}"
             return None
+        payload = opened.payload if isinstance(opened, Unwrapped) else opened.signed.payload
         try:
-            kind, value = codec.decode_frame(unwrapped.payload)
+            kind, value = codec.decode_frame(payload)
         except codec.CodecError as err:
             self._drop(err.kind, err.detail)
             return None
         try:
-            self.verifier.check_aid(unwrapped, kind)
+            if isinstance(opened, Pending):
+                assert relevance is not None
+                if relevance(kind, value):
+                    unwrapped = verifier.finish(opened, t)
+                else:
+                    unwrapped = verifier.defer(opened)
+                    self.stats.unverified += 1
+            else:
+                unwrapped = opened
+            verifier.check_aid(unwrapped, kind)
         except SecurityError as err:
             self.last_log = f"{err.kind}: {err.detail}"
             return None
@@ -76,12 +104,15 @@ class Ingest:
         except Exception as err:  # a value the standard allows but SI cannot express
             self._drop("convert_error", f"{kind}: {type(err).__name__}: {err}")
             return None
-        msg.v2x.security_verdict = int(unwrapped.verdict)
-        msg.v2x.signer_digest = unwrapped.signer_digest
-        if not msg.v2x.sender_id and unwrapped.signer_digest:
-            msg.v2x.sender_id = unwrapped.signer_digest  # MAP / SPAT carry no id: name the signer
-        self.stats.accepted[kind] = self.stats.accepted.get(kind, 0) + 1
-        return Received(kind, msg, int(unwrapped.verdict), unwrapped.signer_digest)
+        v2x = msg.v2x
+        v2x.security_verdict = int(unwrapped.verdict)
+        digest = unwrapped.signer_digest
+        v2x.signer_digest = digest
+        if digest and not v2x.sender_id:
+            v2x.sender_id = digest  # MAP / SPAT carry no id: name the signer
+        accepted = self.stats.accepted
+        accepted[kind] = accepted.get(kind, 0) + 1
+        return Received(kind, msg, int(unwrapped.verdict), digest)
 
 
 class Outgo:

@@ -73,6 +73,9 @@ class Verdict(IntEnum):
     NOT_CHECKED = 0
     VERIFIED = 1
     UNSIGNED = 2
+    #: signed, signature not checked: verify on demand found the message not relevant. Not in
+    #: V2xHeader's constants yet (needed: VERDICT_UNVERIFIED = 3); consumers must not act on it.
+    UNVERIFIED = 3
 
 
 class SecurityError(Exception):
@@ -130,12 +133,16 @@ class Certificate:
     tbs_encoded: bytes
     signature: dict[str, bytes] = field(repr=False)
 
-    @property
+    @functools.cached_property
     def digest(self) -> bytes:
         """HashedId8: the low-order 8 bytes of SHA-256 over the encoded certificate."""
-        return hashlib.sha256(self.encoded).digest()[-8:]
+        return self.hash[-8:]
 
-    @property
+    @functools.cached_property
+    def digest_hex(self) -> str:
+        return self.digest.hex()
+
+    @functools.cached_property
     def hash(self) -> bytes:
         return hashlib.sha256(self.encoded).digest()
 
@@ -351,7 +358,7 @@ class Unwrapped:
     signer_digest: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SignedParts:
     """The fields of a SignedData that verification needs, with the exact signed bytes."""
 
@@ -461,6 +468,16 @@ def parse_envelope_generic(frame: bytes) -> bytes | SignedParts:
     )
 
 
+@dataclass(slots=True)
+class Pending:
+    """A signed frame after the cheap checks, before its signature is verified (or deferred)."""
+
+    signed: SignedParts
+    cert: Certificate | None  # None: certificate not known yet (verify on demand)
+    generated: float
+    replay_key: bytes
+
+
 class Verifier:
     """Checks envelopes under a policy; every rejection raises SecurityError and is counted."""
 
@@ -471,12 +488,25 @@ class Verifier:
         self.policy = policy
         self.counter = counter if counter is not None else EventCounter()
         self._seen: OrderedDict[bytes, float] = OrderedDict()
+        # certificates seen in frames that were not verified (on demand), by digest, verified when needed
+        self._unknown_certs: OrderedDict[bytes, bytes] = OrderedDict()
 
     def reject(self, kind: str, detail: str = "") -> SecurityError:
         self.counter.record(kind, detail)
         return SecurityError(kind, detail)
 
     def unwrap(self, frame: bytes, now: float | None = None) -> Unwrapped:
+        """Envelope check with full verification of a signed frame (verify-all)."""
+        t = time.time() if now is None else now
+        opened = self.open(frame, t)
+        return opened if isinstance(opened, Unwrapped) else self.finish(opened, t)
+
+    def open(self, frame: bytes, now: float | None = None, defer: bool = False) -> Unwrapped | Pending:
+        """Parse the envelope and run the cheap checks; a signed frame comes back as :class:`Pending`.
+
+        The signature (and, with ``defer``, the certificate chain of a certificate not known yet) is
+        checked by :meth:`finish`, or skipped by :meth:`defer` (verify on demand).
+        """
         t = time.time() if now is None else now
         try:
             content = parse_envelope(frame)
@@ -488,27 +518,56 @@ class Verifier:
             if self.policy.mode == "accept_unsigned":
                 return Unwrapped(content, Verdict.UNSIGNED)
             raise self.reject("unsigned", "unsigned frame under policy enforce")
-        return self._verify_signed(content, t)
+        return self._check_signed(content, t, resolve=not defer)
 
-    def _verify_signed(self, signed: SignedParts, now: float) -> Unwrapped:
-        if self.trust is None:
-            raise self.reject("unknown_signer", "no trust store")
+    def _signer_cert(self, signed: SignedParts, now: float, resolve: bool) -> Certificate | None:
+        """The signer's certificate; None only when not ``resolve`` and the certificate is not known yet."""
+        assert self.trust is not None
         if signed.signer_kind == "certificate":
             digest = hashlib.sha256(signed.signer).digest()[-8:]
-            cert_or_none = self.trust.lookup(digest)
-            if cert_or_none is None:
-                try:
-                    cert_or_none = self.trust.add(Certificate.from_bytes(signed.signer), now)
-                except SecurityError as err:
-                    raise self.reject(err.kind, err.detail) from err
-            cert = cert_or_none
-        else:
-            cert_or_none = self.trust.lookup(signed.signer)
-            if cert_or_none is None:
-                raise self.reject("unknown_signer", f"digest {signed.signer.hex()} not known")
-            cert = cert_or_none
-        generated = from_time64(signed.generation_time)
+            cert = self.trust.lookup(digest)
+            if cert is not None:
+                return cert
+            if not resolve:  # verifying an unknown certificate costs a signature check: later, on demand
+                self._remember_unknown(digest, signed.signer)
+                return None
+            try:
+                return self.trust.add(Certificate.from_bytes(signed.signer), now)
+            except SecurityError as err:
+                raise self.reject(err.kind, err.detail) from err
+        cert = self.trust.lookup(signed.signer)
+        if cert is not None:
+            return cert
+        unknown = self._unknown_certs.get(signed.signer)
+        if unknown is not None and resolve:  # seen in a frame that was not verified (on demand)
+            try:
+                return self.trust.add(Certificate.from_bytes(unknown), now)
+            except SecurityError as err:
+                raise self.reject(err.kind, err.detail) from err
+        if resolve:
+            raise self.reject("unknown_signer", f"digest {signed.signer.hex()} not known")
+        return None
+
+    def _remember_unknown(self, digest: bytes, encoded: bytes) -> None:
+        self._unknown_certs[digest] = encoded
+        self._unknown_certs.move_to_end(digest)
+        if len(self._unknown_certs) > 4096:
+            self._unknown_certs.popitem(last=False)
+
+    def _check_cert(self, cert: Certificate, signed: SignedParts, generated: float, now: float) -> None:
         if not (
+            cert.valid_from <= generated <= cert.valid_until and cert.valid_from <= now <= cert.valid_until
+        ):
+            raise self.reject("expired_cert", f"certificate {cert.id!r} not valid at {generated:.0f}")
+        if signed.aid not in cert.aids:
+            raise self.reject("wrong_aid", f"certificate {cert.id!r} does not permit AID {signed.aid}")
+
+    def _check_signed(self, signed: SignedParts, now: float, resolve: bool) -> Pending:
+        if self.trust is None:
+            raise self.reject("unknown_signer", "no trust store")
+        cert = self._signer_cert(signed, now, resolve)
+        generated = from_time64(signed.generation_time)
+        if cert is not None and not (
             cert.valid_from <= generated <= cert.valid_until and cert.valid_from <= now <= cert.valid_until
         ):
             raise self.reject("expired_cert", f"certificate {cert.id!r} not valid at {generated:.0f}")
@@ -516,20 +575,41 @@ class Verifier:
             raise self.reject("too_old", f"generated {now - generated:.3f} s ago")
         if generated - now > self.policy.future_tolerance_s:
             raise self.reject("future", f"generated {generated - now:.3f} s ahead")
-        aid = signed.aid
-        if aid not in cert.aids:
-            raise self.reject("wrong_aid", f"certificate {cert.id!r} does not permit AID {aid}")
+        if cert is not None and signed.aid not in cert.aids:
+            raise self.reject("wrong_aid", f"certificate {cert.id!r} does not permit AID {signed.aid}")
         # a duplicate is the same signed content under the same signature (a forged payload is not)
         replay_key = hashlib.sha256(signed.tbs + signed.r + signed.s).digest()[:16]
         if replay_key in self._seen:
-            raise self.reject("replay", f"duplicate from {cert.id!r}")
+            raise self.reject("replay", f"duplicate from {cert.id if cert else signed.signer.hex()!r}")
+        return Pending(signed, cert, generated, replay_key)
+
+    def finish(self, pending: Pending, now: float | None = None) -> Unwrapped:
+        """Verify the signature of an opened frame (and its certificate, if still unknown)."""
+        t = time.time() if now is None else now
+        signed = pending.signed
+        cert = pending.cert
+        if cert is None:  # deferred at open: resolve (verify the chain) and run the certificate checks now
+            cert = self._signer_cert(signed, t, resolve=True)
+            assert cert is not None
+            self._check_cert(cert, signed, pending.generated, t)
         der = encode_dss_signature(int.from_bytes(signed.r, "big"), int.from_bytes(signed.s, "big"))
         try:
             cert.public_key.verify(der, signed.tbs + cert.hash, ec.ECDSA(hashes.SHA256()))
         except (InvalidSignature, ValueError) as exc:
             raise self.reject("bad_signature", f"signer {cert.id!r}") from exc
-        self._remember(replay_key, generated, now)
-        return Unwrapped(signed.payload, Verdict.VERIFIED, aid, generated, cert.digest.hex())
+        self._remember(pending.replay_key, pending.generated, t)
+        return Unwrapped(signed.payload, Verdict.VERIFIED, signed.aid, pending.generated, cert.digest_hex)
+
+    def defer(self, pending: Pending) -> Unwrapped:
+        """Accept an opened frame without checking its signature, marked UNVERIFIED (verify on demand)."""
+        signed = pending.signed
+        if pending.cert is not None:
+            claimed = pending.cert.digest_hex
+        elif signed.signer_kind == "certificate":
+            claimed = hashlib.sha256(signed.signer).digest()[-8:].hex()
+        else:
+            claimed = signed.signer.hex()
+        return Unwrapped(signed.payload, Verdict.UNVERIFIED, signed.aid, pending.generated, claimed)
 
     def _remember(self, key: bytes, generated: float, now: float) -> None:
         self._seen[key] = generated
@@ -542,7 +622,7 @@ class Verifier:
 
     def check_aid(self, unwrapped: Unwrapped, frame_kind: str) -> None:
         """The AID a verified frame was signed under must be the one of its message type."""
-        if unwrapped.verdict != Verdict.VERIFIED:
+        if unwrapped.verdict not in (Verdict.VERIFIED, Verdict.UNVERIFIED):
             return
         expected = self.policy.aids.get(frame_kind)
         if expected is not None and unwrapped.aid != expected:

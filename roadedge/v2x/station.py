@@ -18,6 +18,7 @@ from roadedge.diagnostics import EventCounter, Health, Level, RateMeter
 from roadedge.profiles import CONFIG_DIR
 from roadedge.v2x import codec
 from roadedge.v2x.pipeline import Ingest, Outgo, Received
+from roadedge.v2x.relevance import VERIFY_MODES, Relevance, RelevancePolicy
 from roadedge.v2x.security import (
     POLICIES,
     Certificate,
@@ -49,6 +50,16 @@ class StationParams:
     max_age: float = param(2.0, help="s, older generation times are rejected", low=0.01)
     future_tolerance: float = param(0.5, help="s, generation times further ahead are rejected", low=0.0)
     max_frame_bytes: int = param(codec.MAX_FRAME_BYTES, help="larger frames are dropped", low=64, high=65507)
+    verify: str = param(
+        "all",
+        help="all: verify every signed frame; on_demand: verify only relevant ones (MAP/SPAT/RSI/RSM, "
+        "BSMs with events or emergency/work extensions, BSMs within relevance_radius), publish the rest "
+        "marked unverified (security_verdict 3)",
+        choices=VERIFY_MODES,
+    )
+    relevance_radius: float = param(
+        300.0, help="m; on_demand verifies BSMs from within this distance", low=0.0
+    )
 
 
 def config_path(value: str) -> Path:
@@ -79,7 +90,10 @@ class V2xStation:
             cert = Certificate.load(config_path(params.cert_file))
             signer = Signer(load_key(config_path(params.key_file)), cert, params.cert_interval)
         self.signer = signer
-        self.ingest = Ingest(Verifier(trust, policy, self.counter), params.max_frame_bytes)
+        self.relevance: Relevance | None = None
+        if params.verify == "on_demand":
+            self.relevance = Relevance(RelevancePolicy(radius_m=params.relevance_radius))
+        self.ingest = Ingest(Verifier(trust, policy, self.counter), params.max_frame_bytes, self.relevance)
         self.outgo = Outgo(signer, policy)
         self.outgo.counter = self.counter
 
@@ -111,6 +125,12 @@ class V2xStation:
             self.link.close()
             self.link = None
 
+    def set_own_position(self, latitude: float, longitude: float) -> None:
+        """Degrees; the centre of the relevance radius of verify on demand (no effect under verify all)."""
+        if self.relevance is not None:
+            with self.lock:
+                self.relevance.set_own_position(latitude, longitude)
+
     def handle_frame(self, frame: bytes) -> Received | None:
         """Synchronous receive of one frame (tests, replay)."""
         with self.lock:
@@ -139,6 +159,8 @@ class V2xStation:
                 "rx_rate_hz": f"{self.rx_total.rate():.1f}",
                 "tx_rate_hz": f"{self.tx_total.rate():.1f}",
                 "rx_frames": str(self.ingest.stats.frames),
+                "verify": self.params.verify,
+                "rx_unverified_on_demand": str(self.ingest.stats.unverified),
                 **{f"rx_{k}_hz": f"{m.rate():.1f}" for k, m in sorted(self.rx_rate.items())},
                 **{f"tx_{k}_hz": f"{m.rate():.1f}" for k, m in sorted(self.tx_rate.items())},
                 **{f"accepted_{k}": str(v) for k, v in sorted(self.ingest.stats.accepted.items())},

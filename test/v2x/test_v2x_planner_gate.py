@@ -1,0 +1,42 @@
+"""Planning never acts on a V2X message marked unverified by verify on demand (over DDS, in process)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rclpy.parameter import Parameter
+from roadedge_msgs.msg import Bsm, V2xHeader
+
+from roadedge import topics
+from roadedge.ros.qos import qos_for
+from roadedge.v2x.security import Verdict
+
+pytestmark = pytest.mark.dds
+
+
+def _emergency_bsm(node: Any, sender: str, verdict: int) -> Bsm:
+    bsm = Bsm(emergency_vehicle=True, siren_in_use=2, lights_in_use=2, speed=12.0, length=6.0, width=2.2)
+    bsm.v2x.sender_id = sender
+    bsm.v2x.security_verdict = verdict
+    bsm.position.latitude, bsm.position.longitude, _ = node.frame.to_geodetic(-90.0, -5.8, 0.0)
+    return bsm
+
+
+def test_planner_ignores_unverified_v2x_messages(ros: Any) -> None:
+    from roadedge_nodes.planner import PlannerNode
+
+    node = PlannerNode(context=ros.context, parameter_overrides=[Parameter("rate", value=1.0)])
+    try:
+        ros.add_node(node)
+        pub = ros.node.create_publisher(Bsm, topics.V2X_RX_BSM.name, qos_for(topics.V2X_RX_BSM))
+        ros.wait_for_matched(pub)
+        pub.publish(_emergency_bsm(node, "aaaa", int(Verdict.UNVERIFIED)))
+        pub.publish(_emergency_bsm(node, "bbbb", V2xHeader.VERDICT_VERIFIED))
+        ros.spin_until(lambda: "bbbb" in node._evs, what="the verified BSM taken")
+        ros.spin_until(lambda: node._bad.counts.get("v2x_unverified") == 1, what="the unverified one counted")
+        assert "aaaa" not in node._evs and "bsm:aaaa" not in {ob.id for _, ob in node._bsm.values()}
+        assert "aaaa" not in node._bsm
+    finally:
+        ros.executor.remove_node(node)
+        node.destroy_node()

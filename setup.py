@@ -21,6 +21,7 @@ NODES = {
     "gnss_receiver": "roadedge_nodes.gnss_receiver:main",
     "localization": "roadedge_nodes.localization:main",
     "gnss_emulator": "roadedge_hil.gnss_emulator:main",
+    "curb_sensor": "roadedge_hil.curb_sensor:main",
     "perception": "roadedge_nodes.perception:main",
     "roadside_perception": "roadedge_nodes.roadside_perception:main",
     "camera": "roadedge_hil.camera:main",

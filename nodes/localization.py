@@ -1,6 +1,8 @@
 """Localization: GNSS fix + IMU + chassis status -> EKF -> odometry, TF, geodetic pose.
 
-Subscribes sensing/gnss/fix, sensing/imu, vehicle/status; publishes
+Subscribes sensing/gnss/fix, sensing/imu, vehicle/status and, with ``use_curb_range``,
+sensing/curb/right/range (sensor_msgs/Range of a side curb sensor, fused against the road edges
+of the site's lanelet2 map: the lateral aid that single-point GNSS needs); publishes
 localization/odometry (nav_msgs/Odometry, map -> base_link, with covariance), /tf
 (map -> odom -> base_link), /tf_static (base_link -> antenna, IMU and configured sensor
 frames) and localization/geodetic (NavSatFix of base_link for the V2X BSM and map
@@ -20,12 +22,13 @@ from geometry_msgs.msg import Quaternion, TransformStamped
 from nav_msgs.msg import Odometry
 from roadedge_msgs.msg import VehicleStatus
 from roadedge_msgs.srv import ResetLocalization
-from sensor_msgs.msg import Imu, NavSatFix, NavSatStatus
+from sensor_msgs.msg import Imu, NavSatFix, NavSatStatus, Range
 from tf2_msgs.msg import TFMessage
 
 from roadedge import topics
 from roadedge.config import ConfigError, param
 from roadedge.diagnostics import EventCounter, Health, Level
+from roadedge.localization.curb import CurbLines, RangeMount, load_site_curbs
 from roadedge.localization.ekf import EkfParams, FilterState, LocalizationEkf, required_accuracy_met
 from roadedge.localization.geodesy import GeodeticOrigin, LeverArm, MapFrame, enu_covariance
 from roadedge.localization.gnss import COVARIANCE_TYPE_KNOWN, COVARIANCE_TYPE_UNKNOWN
@@ -53,6 +56,17 @@ class LocalizationConfig:
         [1.5, 0.0, 2.2, 0.0, 0.0, 0.0, 2.0, 0.0, 1.8, 0.0, 0.1, 0.0],
         help="x y z roll pitch yaw (m, rad) per static frame, in base_link",
     )
+    use_curb_range: bool = param(False, help="fuse the side curb range sensor against the map's road edges")
+    curb_site: str = param("", help="site whose lanelet2 road edges are the curbs; empty = `site`")
+    curb_range_frame: str = param("curb_range_right", help="frame of the curb range sensor (/tf_static)")
+    curb_range_mount: list[float] = param(
+        [1.0, -1.0, -1.5707963], help="x y yaw of the curb range sensor in base_link (m, m, rad)"
+    )
+    curb_range_sigma: float = param(0.03, help="m, 1 sigma of a curb range return", low=0.001)
+    gnss_bias_fraction: float = param(
+        0.8, help="share of the fixes' sigma that wanders slowly (Gauss-Markov state)", low=0.0, high=0.99
+    )
+    gnss_bias_tau: float = param(60.0, help="s, correlation time of the GNSS error's wandering part", low=0.0)
     wheelbase: float = param(2.8, help="m", low=0.5, high=10.0)
     use_imu: bool = param(True, help="fuse the IMU yaw rate")
     use_steering: bool = param(True, help="fuse the kinematic yaw rate from the steering angle")
@@ -156,6 +170,8 @@ class LocalizationNode(RoadedgeNode[LocalizationConfig]):
                 antenna=self.antenna,
                 gnss_sigma_scale=c.gnss_sigma_scale,
                 gnss_time_sigma=c.gnss_time_sigma,
+                gnss_bias_fraction=c.gnss_bias_fraction,
+                gnss_bias_tau=c.gnss_bias_tau,
                 gate_probability=c.gate_probability,
                 reinit_after=c.reinit_after,
             )
@@ -172,6 +188,16 @@ class LocalizationNode(RoadedgeNode[LocalizationConfig]):
         self.subscription(topics.VEHICLE_STATUS, self._on_status)
         if c.use_imu:
             self.subscription(topics.IMU, self._on_imu)
+        self.curbs: CurbLines | None = None
+        if len(c.curb_range_mount) != 3:
+            raise ConfigError("curb_range_mount needs 3 numbers (x y yaw)")
+        self.curb_mount = RangeMount(*c.curb_range_mount)
+        if c.use_curb_range:
+            site = c.curb_site or c.site
+            if not site:
+                raise ConfigError("parameter 'use_curb_range' of node 'localization' needs curb_site or site")
+            self.curbs = load_site_curbs(site, c.sites_file)
+            self.subscription(topics.CURB_RANGE, self._on_range)
         self.create_service(ResetLocalization, RESET_SERVICE, self._on_reset)
         self.create_timer(1.0 / c.rate, self._publish)
         self.create_timer(1.0 / c.geodetic_rate, self._publish_geodetic)
@@ -245,6 +271,22 @@ class LocalizationNode(RoadedgeNode[LocalizationConfig]):
         if self.config.use_steering:
             self.ekf.update_steering(t, speed, float(msg.steering_angle))
 
+    def _on_range(self, msg: Range) -> None:
+        if self.curbs is None:
+            return
+        r = float(msg.range)
+        if math.isnan(r):
+            self._event("curb_range_invalid", "NaN range")
+            return
+        m = self.curb_mount
+        lo, hi = float(msg.min_range), float(msg.max_range)
+        if math.isfinite(lo) and math.isfinite(hi) and 0.0 <= lo < hi:
+            m = RangeMount(m.x, m.y, m.yaw, lo, hi)
+        before = self.ekf.counters.range_rejected
+        self.ekf.update_range(self._stamp_s(msg.header), r, self.config.curb_range_sigma, m, self.curbs)
+        if self.ekf.counters.range_rejected > before:
+            self._event("curb_range_rejected_by_gate", f"range {r:.2f} m")
+
     def _on_reset(self, request: Any, response: Any) -> Any:
         if request.use_pose:
             p = request.pose.pose
@@ -287,6 +329,13 @@ class LocalizationNode(RoadedgeNode[LocalizationConfig]):
             self._transform("base_link", "gnss_antenna", stamp, c.antenna_x, c.antenna_y, c.antenna_z, q0),
             self._transform("base_link", "imu_link", stamp, *c.imu_xyz, rpy_quaternion(*c.imu_rpy)),
         ]
+        if c.use_curb_range:
+            x, y, yaw = c.curb_range_mount
+            tfs.append(
+                self._transform(
+                    "base_link", c.curb_range_frame, stamp, x, y, 0.3, rpy_quaternion(0.0, 0.0, yaw)
+                )
+            )
         for i, name in enumerate(c.static_frames):
             x, y, z, r, p, yw = c.static_frame_poses[6 * i : 6 * i + 6]
             tfs.append(self._transform("base_link", name, stamp, x, y, z, rpy_quaternion(r, p, yw)))

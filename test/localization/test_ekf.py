@@ -20,7 +20,7 @@ from roadedge.localization.gnss import FixQuality
 # Single-point noise is the GNSS emulator's default model (hil/gnss_emulator.py, DEFAULT_NOISE: 0.3 m
 # white + 1.2 m wandering over 60 s per axis, 1.46 m CEP as a modern multi-band receiver's datasheet).
 # No GNSS/IMU/odometry filter removes the wandering part: the lateral aid is the side curb range sensor.
-SINGLE_CURB_GAP = (30.0, 38.0)  # s of the route without a curb (a junction, a driveway)
+SINGLE_CURB_GAP = (25.0, 32.0)  # s of the route without a curb (a junction, a driveway)
 
 OUTAGE_START, OUTAGE_END = 40.0, 60.0
 OUTAGE_BOUND = 0.6  # m, horizontal error bound during a 20 s outage at 3 m/s (60 m driven, 1 %)
@@ -50,26 +50,26 @@ def test_rtk_fixed_lateral_p95_within_10_cm(rtk: object) -> None:
 
 
 def test_single_point_with_the_curb_range_lateral_p95_within_half_a_metre() -> None:
-    # p95 over five runs with different noise (seeds), so that no lucky seed decides; the curb has a gap
+    # p95 over four runs with different noise (seeds), so that no lucky seed decides; the curb has a gap
     # and 5 % of the returns are clutter (parked cars, leaves) nearer than the curb.
     lateral = []
-    for seed in range(1, 6):
+    for seed in range(1, 5):
         r = run(
             SimConfig(
                 quality=FixQuality.SINGLE,
                 curb=True,
                 curb_gaps=(SINGLE_CURB_GAP,),
                 curb_model=CurbRangeModel(sigma=0.02, clutter_probability=0.05, dropout_probability=0.05),
-                duration=50.0,
+                duration=40.0,
                 seed=seed,
             )
         )
         lat = r.errors()[0]
-        w = r.window(15.0)
+        w = r.window(12.0)
         lateral.append(lat[w])
         assert np.mean(np.abs(lat[w]) <= 3 * r.lateral_sigma[w] + 0.01) >= 0.95
         c = r.ekf.counters
-        assert c.range_accepted > 500 and c.range_rejected >= 3 and c.range_no_curb > 100  # gap, clutter
+        assert c.range_accepted > 400 and c.range_rejected >= 3 and c.range_no_curb > 100  # gap, clutter
     assert p95(np.concatenate(lateral)) <= 0.5
     assert p95(np.concatenate(lateral)) <= 0.15  # what it achieves (bench/localization.py: about 0.06 m)
 

@@ -24,6 +24,11 @@ def test_sweeper_and_hil_files_validate() -> None:
     assert (origin.latitude, origin.longitude, origin.altitude) == (31.2304, 121.4737, 4.0)
     emu = load_node_parameters(ROOT / "config/localization/hil.yaml", "gnss_emulator", GnssEmulatorNodeConfig)
     assert emu.link == "/tmp/roadedge/gnss0" and emu.origin_altitude == origin.altitude
+    assert loc.use_curb_range and len(loc.curb_range_mount) == 3
+    from hil.curb_sensor import CurbSensorConfig
+
+    curb = load_node_parameters(ROOT / "config/localization/hil.yaml", "curb_sensor", CurbSensorConfig)
+    assert curb.site == loc.site and list(curb.mount) == list(loc.curb_range_mount)
 
 
 def test_bad_values_are_refused_with_the_parameter_named() -> None:

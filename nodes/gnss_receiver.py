@@ -1,8 +1,12 @@
 """GNSS receiver driver (lifecycle): NMEA over a serial port, pty or URL, or a log replay.
 
 Publishes sensing/gnss/fix (sensor_msgs/NavSatFix with covariance from fix quality and
-GST) and sensing/gnss/time_reference; writes RTCM 3 corrections from sensing/gnss/rtcm
-or a file/FIFO to the receiver. The logic lives in roadedge.localization.receiver.
+GST) and sensing/gnss/time_reference (the fix's UTC time, stamped with the host time it
+corresponds to). With ``stamp_source: receiver`` (default) a fix is stamped with the time it is
+valid for: its GGA/RMC UTC time mapped to the node clock by a robust offset estimate
+(roadedge.localization.gnss_time); ``arrival`` stamps it when it was read (so does a replay
+faster or slower than real time). Writes RTCM 3 corrections from sensing/gnss/rtcm or a
+file/FIFO to the receiver. The logic lives in roadedge.localization.receiver.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from roadedge import topics
 from roadedge.config import param
 from roadedge.diagnostics import EventCounter, Health, Level
 from roadedge.localization.gnss import GnssFix
+from roadedge.localization.gnss_time import GnssClockOffset
 from roadedge.localization.receiver import GnssReceiver
 from roadedge.ros.node import RoadedgeLifecycleNode, make_main
 
@@ -35,6 +40,18 @@ class GnssReceiverConfig:
     )
     frame_id: str = param("gnss_antenna", help="frame of the fixes (the antenna)")
     time_source: str = param("gnss", help="TimeReference source")
+    stamp_source: str = param(
+        "receiver",
+        help="receiver: stamp fixes with their UTC time mapped to the node clock; arrival: when read",
+        choices=("receiver", "arrival"),
+    )
+    max_transport_delay: float = param(
+        0.5, help="s, longest receiver -> node delay; later fixes are stamped on arrival", low=0.01, high=5.0
+    )
+    receiver_latency: float = param(
+        0.0, help="s, known fixed latency (epoch -> first byte, e.g. measured with PPS)", low=0.0, high=1.0
+    )
+    offset_window: float = param(10.0, help="s of fixes over which the clock offset is estimated", low=1.0)
     rtcm_file: str = param("", help="file or FIFO of RTCM 3 corrections to write to the receiver")
     poll_period: float = param(0.005, help="s between reads of the port", low=0.001, high=0.1)
     reconnect_period: float = param(1.0, help="s between attempts to reopen the port", low=0.05)
@@ -76,6 +93,10 @@ class GnssReceiverNode(RoadedgeLifecycleNode[GnssReceiverConfig]):
         self._time_pub = self.publisher(topics.GNSS_TIME)
         self.subscription(topics.GNSS_RTCM, self._on_rtcm, UInt8MultiArray)
         self._timer: Any = None
+        c = self.config
+        self.clock = GnssClockOffset(
+            window=c.offset_window, max_delay=c.max_transport_delay, latency=c.receiver_latency
+        )
         self.health.add("receiver", self._health)
 
     # ---- lifecycle
@@ -134,14 +155,23 @@ class GnssReceiverNode(RoadedgeLifecycleNode[GnssReceiverConfig]):
             self._event("receiver_error", repr(exc))
             return
         self._count_errors(rx)
-        stamp = self.get_clock().now().to_msg()
         for fix in fixes:
+            gnss_time = self.clock.fix_time(fix.utc, fix.utc_time, fix.receive_time)
+            # A replay faster or slower than real time runs the log's clock at another rate: arrival.
+            rescaled = rx.replay is not None and self.config.replay_rate != 1.0
+            valid_for = None if rescaled else self.clock.stamp(gnss_time, fix.receive_time)
+            if valid_for is None and gnss_time is not None and not rescaled:
+                self._event(
+                    "gnss_time_rejected", f"fix time {gnss_time:.3f} vs arrival {fix.receive_time:.3f}"
+                )
+            use_receiver = self.config.stamp_source == "receiver" and valid_for is not None
+            stamp = to_time_msg(valid_for if use_receiver and valid_for is not None else fix.receive_time)
             self._fix_pub.publish(navsat_fix(fix, stamp, self.config.frame_id))
-            if fix.utc is not None:
+            if gnss_time is not None:
                 ref = TimeReference()
-                ref.header.stamp = stamp
+                ref.header.stamp = to_time_msg(valid_for if valid_for is not None else fix.receive_time)
                 ref.header.frame_id = self.config.frame_id
-                ref.time_ref = to_time_msg(fix.utc.timestamp())
+                ref.time_ref = to_time_msg(gnss_time)
                 ref.source = self.config.time_source
                 self._time_pub.publish(ref)
             if fix.valid:
@@ -180,6 +210,10 @@ class GnssReceiverNode(RoadedgeLifecycleNode[GnssReceiverConfig]):
         if rx is None:
             return Health(Level.ERROR, "not configured")
         values = {k: str(v) for k, v in rx.counters().items()}
+        values.update({f"time_{k}": str(v) for k, v in self.clock.counters.as_dict().items()})
+        values["stamp_source"] = self.config.stamp_source
+        offset = self.clock.offset
+        values["clock_offset_s"] = "unknown" if offset is None else f"{offset:.4f}"
         fix = self._last_fix
         if fix is not None:
             values.update(

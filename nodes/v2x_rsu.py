@@ -3,6 +3,10 @@ config or /v2x/tx/rsi, RSM from roadside perception (/v2x/tx/rsm); received BSMs
 
 A lifecycle driver like v2x_obu (same radio, security and diagnostics); configure also opens
 the UDP port the signal controller reports to (``hil/signal_controller.py`` on the rig).
+
+With ``work_zone`` on, verified BSMs of a vehicle at work (a sweeper: lightbar slowMovingVehicle)
+become a work-zone event in the RSU's RSI (roadedge.v2x.work_zone), merged with the standing events;
+an RSI goes out at once when a zone starts or is withdrawn, then at rsi_rate.
 """
 
 from __future__ import annotations
@@ -12,16 +16,19 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from roadedge_msgs.msg import MapData, Rsi, Spat
+from roadedge_msgs.msg import Bsm, MapData, Rsi, Spat
 from roadedge_nodes.v2x_obu import V2xNodeBase
 
-from roadedge.config import load_yaml, param
+from roadedge.config import ConfigError, load_yaml, param
 from roadedge.diagnostics import EventCounter, Health, Level
 from roadedge.ros.node import make_main
 from roadedge.v2x import si
+from roadedge.v2x.pipeline import Received
+from roadedge.v2x.security import Verdict
 from roadedge.v2x.signal_feed import FeedError, SignalReport, decode_report, report_to_spat
 from roadedge.v2x.site import map_from_yaml, rsi_from_yaml
 from roadedge.v2x.station import StationParams, config_path
+from roadedge.v2x.work_zone import WorkZoneParams, WorkZoneTracker
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,26 @@ class V2xRsuConfig(StationParams):
     signal_feed_host: str = param("127.0.0.1", help="local address of the signal-controller feed")
     signal_feed_port: int = param(47301, help="UDP port the signal controller reports to", low=0, high=65535)
     signal_feed_timeout: float = param(1.0, help="s; no SPAT while the latest report is older", low=0.05)
+    work_zone: bool = param(False, help="verified BSMs of vehicles at work -> RSI work-zone events")
+    work_zone_lightbar: list[int] = param(
+        [6], help="LightbarInUse codes meaning at work (6 slowMovingVehicle)"
+    )
+    work_zone_event_mask: int = param(
+        0, help="VehicleEventFlags bits meaning at work (0: none)", low=0, high=8191
+    )
+    work_zone_vehicle_classes: list[int] = param(
+        [-1], help="BasicVehicleClass codes that may work; [-1]: any"
+    )
+    work_zone_length_ahead: float = param(
+        30.0, help="m of the zone ahead of the vehicle", low=0.0, high=500.0
+    )
+    work_zone_length_behind: float = param(20.0, help="m of the way it came", low=0.0, high=500.0)
+    work_zone_half_width: float = param(2.0, help="m either side of the path", low=0.0, high=20.0)
+    work_zone_speed: float = param(1.5, help="m/s speed advice stated in the event", low=0.0, high=30.0)
+    work_zone_timeout: float = param(2.0, help="s without a BSM from the vehicle: withdrawn", low=0.1)
+    work_zone_event_type: int = param(401, help="GB/T 29100 event type of the zone", low=0, high=65535)
+    work_zone_rte_id: int = param(200, help="rte_id of the first zone (the next count up)", low=0, high=255)
+    work_zone_max: int = param(4, help="vehicles at work at once; standing events + this <= 8", low=1, high=8)
 
 
 class V2xRsu(V2xNodeBase):
@@ -61,11 +88,20 @@ class V2xRsu(V2xNodeBase):
         self._feed_stop = threading.Event()
         if c.map_rate > 0 and self.map_msg is not None:
             self.create_timer(1.0 / c.map_rate, self._send_map)
-        if c.rsi_rate > 0 and self.rsi_msg is not None:
+        self.work_zones: WorkZoneTracker | None = None
+        self._wz_lock = threading.Lock()
+        self._wz_changed = False
+        self._rsi_count = 0
+        if c.work_zone:
+            self.work_zones = self._make_work_zones(c)
+            self.create_timer(0.1, self._check_work_zones)
+        if c.rsi_rate > 0 and (self.rsi_msg is not None or self.work_zones is not None):
             self.create_timer(1.0 / c.rsi_rate, self._send_rsi)
         if c.spat_rate > 0:
             self.create_timer(1.0 / c.spat_rate, self._send_spat)
         self.health.add("signal_feed", self._feed_health)
+        if self.work_zones is not None:
+            self.health.add("work_zones", self._work_zone_health)
 
     # ------------------------------------------------------------------ lifecycle
     def open_device(self) -> bool:
@@ -147,10 +183,115 @@ class V2xRsu(V2xNodeBase):
             self.counts["map"] += 1
 
     def _send_rsi(self) -> None:
-        if self.active and self.rsi_msg is not None:
-            self._stamp(self.rsi_msg)
-            self.transmit(self.rsi_msg)
+        if not self.active:
+            return
+        msg = self._compose_rsi()
+        if msg is not None:
+            self.transmit(msg)
             self.counts["rsi"] += 1
+
+    def _compose_rsi(self) -> Rsi | None:
+        """The standing RSI events plus the active work zones, or None when there is nothing to say."""
+        now = self.now_s()
+        zones = []
+        reference = None
+        if self.work_zones is not None:
+            with self._wz_lock:
+                zones = self.work_zones.events(now)
+                reference = self.work_zones.reference
+                self._wz_changed = False
+        if self.rsi_msg is None and (not zones or reference is None):
+            return None
+        msg = Rsi()
+        if self.rsi_msg is not None:
+            msg.reference_position = self.rsi_msg.reference_position
+            msg.events = [*self.rsi_msg.events, *zones]
+            msg.signs = list(self.rsi_msg.signs)
+        elif reference is not None:
+            msg.reference_position = reference
+            msg.events = zones
+        msg.v2x.sender_id = self.config.rsu_id
+        self._rsi_count = (self._rsi_count + 1) % 128
+        msg.v2x.msg_count = self._rsi_count
+        msg.v2x.generation_time = si.to_time_msg(now)
+        return msg
+
+    # ------------------------------------------------------------------ work zones
+    def _make_work_zones(self, c: V2xRsuConfig) -> WorkZoneTracker:
+        standing = len(self.rsi_msg.events) if self.rsi_msg is not None else 0
+        if standing + c.work_zone_max > 8:
+            raise ConfigError(
+                f"node 'v2x_rsu': {standing} standing RSI events + work_zone_max {c.work_zone_max} > 8"
+            )
+        try:
+            params = WorkZoneParams(
+                lightbar_codes=frozenset(c.work_zone_lightbar),
+                event_mask=c.work_zone_event_mask,
+                vehicle_classes=frozenset(v for v in c.work_zone_vehicle_classes if v >= 0),
+                length_ahead=c.work_zone_length_ahead,
+                length_behind=c.work_zone_length_behind,
+                half_width=c.work_zone_half_width,
+                speed_advice=c.work_zone_speed,
+                timeout=c.work_zone_timeout,
+                event_type=c.work_zone_event_type,
+                rte_id_base=c.work_zone_rte_id,
+                max_zones=c.work_zone_max,
+            )
+        except ValueError as err:
+            raise ConfigError(f"node 'v2x_rsu': {err}") from err
+        ids = {e.rte_id for e in self.rsi_msg.events} if self.rsi_msg is not None else set()
+        if ids & set(range(c.work_zone_rte_id, c.work_zone_rte_id + c.work_zone_max)):
+            raise ConfigError(
+                f"node 'v2x_rsu': work_zone_rte_id range overlaps the standing events {sorted(ids)}"
+            )
+        reference = None
+        if self.rsi_msg is not None:
+            reference = self.rsi_msg.reference_position
+        elif self.map_msg is not None and self.map_msg.nodes:
+            reference = self.map_msg.nodes[0].reference_position
+        return WorkZoneTracker(params, reference)
+
+    def on_received(self, received: Received) -> None:
+        super().on_received(received)
+        if self.work_zones is None or received.kind != "bsmFrame":
+            return
+        verdict = received.verdict
+        trusted = verdict == Verdict.VERIFIED or (
+            self.config.security_policy == "disabled" and verdict == Verdict.NOT_CHECKED
+        )
+        msg: Bsm = received.msg
+        with self._wz_lock:
+            change = self.work_zones.update(msg, trusted, self.now_s())
+            if change is not None:
+                self._wz_changed = True
+        if change is not None:
+            self.get_logger().info(f"work zone {change}: vehicle {msg.v2x.sender_id}")
+
+    def _check_work_zones(self) -> None:
+        """Send the RSI at once when a zone started, was withdrawn or went stale."""
+        if not self.active or self.work_zones is None:
+            return
+        with self._wz_lock:
+            gone = self.work_zones.expire(self.now_s())
+            changed = self._wz_changed or bool(gone)
+        for sender in gone:
+            self.get_logger().info(f"work zone withdrawn: no BSM from vehicle {sender}")
+        if changed:
+            self._send_rsi()
+
+    def _work_zone_health(self) -> Health:
+        assert self.work_zones is not None
+        with self._wz_lock:
+            wz = self.work_zones
+            values = {
+                "active": str(len(wz.zones)),
+                "vehicles": ",".join(sorted(wz.zones)),
+                "started": str(wz.started),
+                "withdrawn": str(wz.withdrawn),
+                "ignored_unverified": str(wz.ignored_untrusted),
+                "ignored_full": str(wz.ignored_full),
+            }
+        return Health(Level.OK, f"{values['active']} work zone(s)", values)
 
     def _send_spat(self) -> None:
         if not self.active:

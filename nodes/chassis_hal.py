@@ -1,10 +1,14 @@
 """Chassis HAL: /vehicle/command -> safety watchdog -> CAN (50 Hz), CAN -> /vehicle/status.
 
 A lifecycle driver. configure loads the chassis (DBC + YAML map, ``chassis_map``) and
-checks it against the roadedge_msgs interfaces; activate opens the bus and starts the
-transmit/receive threads of :class:`roadedge.hal.runtime.ChassisRuntime`; deactivate and
-shutdown send controlled-stop frames first. Work equipment on CAN (a map with equipment
-sections) is commanded from /vehicle/work_equipment/command and reported on .../status.
+checks it against the roadedge_msgs interfaces; activate opens the bus and starts
+:class:`roadedge.hal.runtime.ChassisRuntime` (watchdog, sender and receiver threads): with
+``sender: process`` (default) in a process of its own (:mod:`roadedge.hal.sender`), away
+from this node's executor and its GIL, at SCHED_FIFO ``realtime_priority`` when set (a
+refusal is a ``realtime`` diagnostic, the HAL runs on); ``sender: thread`` keeps it in this
+process (the ``virtual`` bus). Deactivate and shutdown send controlled-stop frames first.
+Work equipment on CAN (a map with equipment sections) is commanded from
+/vehicle/work_equipment/command and reported on .../status.
 Every safety fault is reported on /diagnostics at once (and counted). A controlled stop
 keeps the node active (it is the chassis' safe state: stop frames keep flowing; without
 frames the chassis would stop on its own timeout). ``vehicle/set_drive_mode`` overrides
@@ -13,6 +17,7 @@ the drive_mode of the commands until the next request.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +31,9 @@ from roadedge.config import ConfigError, param
 from roadedge.diagnostics import Health, Level
 from roadedge.hal.bus import INTERFACES, BusConfig, open_bus
 from roadedge.hal.canmap import CanMap, FieldValue
-from roadedge.hal.runtime import ChassisRuntime
+from roadedge.hal.runtime import ChassisRuntime, Snapshot
 from roadedge.hal.safety import SafetyLimits
+from roadedge.hal.sender import SENDER_MODES, SenderConfig, SenderProcess
 from roadedge.profiles import CONFIG_DIR
 from roadedge.ros.node import RoadedgeLifecycleNode, make_main
 
@@ -56,7 +62,18 @@ class ChassisHalConfig:
     estop_decel: float = param(5.0, help="m/s^2 of the emergency stop", low=0.1)
     integrity_max_errors: int = param(3, help="checksum/counter rejections within the window -> stop", low=1)
     integrity_window: float = param(1.0, help="s", low=0.01)
-    realtime_priority: int = param(0, help="SCHED_FIFO priority of the CAN threads (0: off)", low=0, high=99)
+    realtime_priority: int = param(
+        0,
+        help="SCHED_FIFO priority of the sender (0: off); needs CAP_SYS_NICE or LimitRTPRIO>= it",
+        low=0,
+        high=99,
+    )
+    sender: str = param(
+        "process",
+        help="process: watchdog and CAN threads in a process of their own (no GIL shared with "
+        "the executor); thread: in this process (needed by the virtual bus)",
+        choices=SENDER_MODES,
+    )
     feedback_grace: float = param(1.0, help="s after (re)connecting before missing feedback counts", low=0.0)
 
 
@@ -111,7 +128,7 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.runtime: ChassisRuntime | None = None
+        self.runtime: ChassisRuntime | SenderProcess | None = None
         self._canmap: CanMap | None = None
         self._faults_seen: dict[str, int] = {}
         self._rx_seen = -1
@@ -120,11 +137,13 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
         self.subscription(topics.VEHICLE_COMMAND, self._on_command)
         self.subscription(topics.EQUIPMENT_COMMAND, self._on_equipment)
         self._remote_stop = False
+        self._restart_at = -1e9
         self.subscription(topics.CLOUD_REMOTE_STOP, self._on_remote_stop)
         self.create_service(SetDriveMode, SET_DRIVE_MODE_SERVICE, self._on_set_mode)
         self.create_timer(1.0 / self.config.status_rate, self._publish)
         self.health.add("safety", self._safety_health)
         self.health.add("can", self._can_health)
+        self.health.add("realtime", self._realtime_health)
 
     # --- lifecycle ------------------------------------------------------------------------------
     def open_device(self) -> bool:
@@ -154,21 +173,45 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
             feedback_grace_s=c.feedback_grace,
         )
         self._canmap = canmap
-        self.runtime = ChassisRuntime(
-            canmap,
-            lambda: open_bus(bus_config),
-            limits,
-            on_event=lambda kind, text: self.get_logger().warning(text),
-            reconnect_s=c.reconnect_period,
-            equipment_timeout_s=c.equipment_timeout,
-            realtime_priority=c.realtime_priority,
-        )
+        if c.sender == "process" and c.can_interface == "virtual":
+            self.get_logger().error("the virtual bus lives in one process: it needs 'sender: thread'")
+            return False
+        on_event = self._on_runtime_event
+        if c.sender == "process":
+            self.runtime = SenderProcess(
+                SenderConfig(
+                    resolve_config_path(c.chassis_map),
+                    bus_config,
+                    limits,
+                    reconnect_s=c.reconnect_period,
+                    equipment_timeout_s=c.equipment_timeout,
+                    realtime_priority=c.realtime_priority,
+                ),
+                on_event=on_event,
+            )
+        else:
+            self.runtime = ChassisRuntime(
+                canmap,
+                lambda: open_bus(bus_config),
+                limits,
+                on_event=on_event,
+                reconnect_s=c.reconnect_period,
+                equipment_timeout_s=c.equipment_timeout,
+                realtime_priority=c.realtime_priority,
+            )
         self.runtime.remote_stop(self._remote_stop)
         cycle_ms = self.runtime.cycle_s * 1e3
         self.get_logger().info(
-            f"chassis {canmap.name} on {c.can_interface}:{c.can_channel}, cycle {cycle_ms:.0f} ms"
+            f"chassis {canmap.name} on {c.can_interface}:{c.can_channel}, cycle {cycle_ms:.0f} ms, "
+            f"sender: {c.sender}"
         )
         return True
+
+    def _on_runtime_event(self, kind: str, text: str) -> None:
+        if kind in ("realtime_priority_refused", "sender_exited"):
+            self.get_logger().error(text)
+        else:
+            self.get_logger().warning(text)
 
     def close_device(self) -> None:
         self.runtime = None
@@ -176,6 +219,7 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
     def start_output(self) -> None:
         if self.runtime is not None:
             self.runtime.start()
+            self.runtime.remote_stop(self._remote_stop)
 
     def stop_output(self) -> None:
         if self.runtime is not None and self.runtime.running:
@@ -187,8 +231,7 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
             return
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         age = self.now_s() - stamp if stamp > 0 else 0.0
-        if not self.runtime.command(from_message(msg), age):
-            self.runtime.report("stale_command", f"command stamp {age:.3f} s old")
+        self.runtime.command(from_message(msg), age)  # a rejected one is counted by the runtime
 
     def _on_remote_stop(self, msg: Bool) -> None:
         # Held here too, so a stop that arrives before activation still applies once active.
@@ -210,43 +253,63 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
     # --- outputs ------------------------------------------------------------------------------
     def _publish(self) -> None:
         runtime = self.runtime
-        if runtime is None or not runtime.running:
+        if runtime is None:
             return
-        new_faults = {
-            k: v for k, v in runtime.watchdog.counters.faults.items() if self._faults_seen.get(k) != v
-        }
+        if not runtime.running:
+            self._restart_sender(runtime)
+            return
+        snap = runtime.snapshot()
+        new_faults = {k: v for k, v in snap.faults.items() if self._faults_seen.get(k) != v}
         if new_faults:
             self._faults_seen.update(new_faults)
             self.get_logger().error("controlled stop: " + ", ".join(sorted(new_faults)))
             self.health.publish()  # the diagnostic goes out now, not at the next 1 Hz tick
-        if runtime.stats.rx_frames == self._rx_seen:
+        if snap.rx_frames == self._rx_seen:
             return
-        self._rx_seen = runtime.stats.rx_frames
+        self._rx_seen = snap.rx_frames
         stamp = self.get_clock().now().to_msg()
-        fields = runtime.status("vehicle_status")
+        fields = snap.status.get("vehicle_status", {})
         if fields:
             status = to_message(VehicleStatus(), fields)
             status.header.stamp = stamp
             status.header.frame_id = "base_link"
-            out = runtime.stats.last_output
+            out = snap.last_output
             if out is not None and out.fields.get("emergency_stop"):
                 status.emergency_stop_active = True  # the HAL's latched e-stop
             self._status_pub.publish(status)
-        equipment = runtime.status("equipment_status")
+        equipment = snap.status.get("equipment_status", {})
         if equipment:
             msg = to_message(WorkEquipmentStatus(), equipment)
             msg.header.stamp = stamp
             self._equipment_pub.publish(msg)
 
+    def _restart_sender(self, runtime: ChassisRuntime | SenderProcess) -> None:
+        """A sender process that died while active is started again (the chassis stopped on its
+        own command timeout meanwhile; the watchdog starts from scratch, no command is replayed)."""
+        if not (self.active and isinstance(runtime, SenderProcess) and runtime.exit_code is not None):
+            return
+        now = time.monotonic()
+        if now - self._restart_at < self.config.reconnect_period:
+            return
+        self._restart_at = now
+        try:
+            runtime.start()
+            runtime.remote_stop(self._remote_stop)
+            self.get_logger().warning("chassis sender process restarted")
+        except RuntimeError as err:
+            self.get_logger().error(str(err))
+
+    def _snapshot(self) -> Snapshot | None:
+        return self.runtime.snapshot() if self.runtime is not None else None
+
     def _safety_health(self) -> Health:
-        runtime = self.runtime
-        if runtime is None:
+        snap = self._snapshot()
+        if snap is None:
             return Health(Level.STALE, "not configured")
-        wd = runtime.watchdog
-        values = {f"fault_{k}": str(v) for k, v in sorted(wd.counters.faults.items())}
-        values.update({f"clamped_{k}": str(v) for k, v in sorted(wd.counters.clamps.items())})
-        values["rejected_commands"] = str(wd.counters.rejected_commands)
-        out = runtime.stats.last_output
+        values = {f"fault_{k}": str(v) for k, v in sorted(snap.faults.items())}
+        values.update({f"clamped_{k}": str(v) for k, v in sorted(snap.clamps.items())})
+        values["rejected_commands"] = str(snap.rejected_commands)
+        out = snap.last_output
         if out is not None and out.faults:
             return Health(
                 Level.ERROR, "controlled stop: " + ", ".join(sorted(f.value for f in out.faults)), values
@@ -256,22 +319,34 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
         return Health(Level.OK, "ok", values)
 
     def _can_health(self) -> Health:
-        runtime = self.runtime
-        if runtime is None:
+        runtime, snap = self.runtime, self._snapshot()
+        if runtime is None or snap is None:
             return Health(Level.STALE, "not configured")
-        s = runtime.stats
         values = {
-            "tx_frames": str(s.tx_frames),
-            "rx_frames": str(s.rx_frames),
-            "reconnects": str(s.reconnects),
+            "tx_frames": str(snap.tx_frames),
+            "rx_frames": str(snap.rx_frames),
+            "reconnects": str(snap.reconnects),
+            "sender": self.config.sender,
         }
-        values.update(s.events.values())
+        values.update({kind: str(n) for kind, n in sorted(snap.events.items())})
+        if not runtime.running and self.active:
+            return Health(Level.ERROR, "chassis sender not running", values)
         if not runtime.connected:
             return Health(Level.ERROR, "bus down", values)
-        rejected = sum(v for k, v in s.events.counts.items() if k.startswith("rx_"))
+        rejected = sum(v for k, v in snap.events.items() if k.startswith("rx_"))
         if rejected:
             return Health(Level.WARN, f"{rejected} frames rejected", values)
         return Health(Level.OK, "ok", values)
+
+    def _realtime_health(self) -> Health:
+        """SCHED_FIFO of the sender: refused is a warning (the HAL runs, its cadence is not assured)."""
+        snap = self._snapshot()
+        if snap is None or not snap.running:
+            return Health(Level.STALE, "sender not running")
+        values = {"realtime_priority": str(self.config.realtime_priority), "sender": self.config.sender}
+        if snap.realtime.startswith("refused"):
+            return Health(Level.WARN, snap.realtime, values)
+        return Health(Level.OK, snap.realtime, values)
 
 
 NODE = ChassisHal

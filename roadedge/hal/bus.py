@@ -22,6 +22,7 @@ import errno
 import os
 import select
 import threading
+import time
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,8 @@ class PtyHub:
         self.frames = 0
         self.dropped = 0
         self.garbage = 0
+        #: set to [] to record (time read from the sender's pty, frame) of every frame: the wire
+        self.tap: list[tuple[float, bytes]] | None = None
 
     def __enter__(self) -> PtyHub:
         self.start()
@@ -210,8 +213,11 @@ class PtyHub:
                 if self.raw:
                     self._broadcast(port, chunk)
                     continue
+                now = time.monotonic()
                 port.buffer += chunk
                 frames, skipped = split_frames(port.buffer)
+                if self.tap is not None and len(self.tap) < 200000:
+                    self.tap.extend((now, frame) for frame in frames)
                 self.garbage += skipped
                 for frame in frames:
                     self._broadcast(port, frame)

@@ -1,20 +1,30 @@
 """The chassis HAL loop: commands through the safety watchdog onto CAN, status back.
 
-A transmit thread runs on absolute deadlines (cycle = the shortest command frame cycle,
-20 ms for the reference chassis), asks the watchdog for the command of this cycle and
-sends each command frame whose cycle is due; an e-stop input wakes it at once for an
-extra frame. A receive thread decodes status frames (checksum and counter checked),
-feeds the watchdog (speed, steering, e-stop input) and hands merged status fields to the
-caller. A send or receive error, or a bus-off error frame, marks the bus down; the
-transmit thread reopens it (at once if it had been up for ``reconnect_s``, else every
-``reconnect_s``) and sends the latched controlled stop first.
+A transmit thread (the sender) runs on absolute deadlines (cycle = the shortest command
+frame cycle, 20 ms for the reference chassis): each cycle it asks the watchdog for the
+command of this cycle and sends each command frame whose cycle is due; an e-stop input
+wakes it at once for an extra frame. The sender owns the watchdog's clock: commands are
+only inputs, so a producer that stalls (no fresh command) turns into controlled-stop
+frames from the sender itself after ``command_timeout_s``. A receive thread decodes
+status frames (checksum and counter checked), feeds the watchdog (speed, steering, e-stop
+input) and hands merged status fields to the caller. A send or receive error, or a
+bus-off error frame, marks the bus down; the transmit thread reopens it (at once if it had
+been up for ``reconnect_s``, else every ``reconnect_s``) and sends the latched controlled
+stop first.
+
+``realtime_priority`` > 0 runs both threads SCHED_FIFO (:func:`apply_realtime`); a refusal
+(no CAP_SYS_NICE, RLIMIT_RTPRIO too low) is a diagnostic, and the loop runs on. In the
+chassis_hal node this class runs in a process of its own (:mod:`roadedge.hal.sender`),
+away from the executor's GIL; in one process it serves tests and the ``virtual`` bus.
 
 Everything here is ROS-free: the chassis HAL node, the benchmark and the tests drive it.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import resource
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,7 +35,7 @@ import can
 
 from roadedge.diagnostics import EventCounter
 from roadedge.hal.canmap import CanMap, Decoded, FieldValue, FrameCodec, StatusAssembler
-from roadedge.hal.safety import Output, SafetyLimits, SafetyWatchdog
+from roadedge.hal.safety import Fault, Output, SafetyLimits, SafetyWatchdog
 
 CAN_ERR_BUSOFF = 0x00000040  # linux/can/error.h, in the id of an error frame
 
@@ -41,6 +51,53 @@ EQUIPMENT_SAFE: dict[str, Any] = {
     "water_spray_flow": 0.0,
     "dump": 0,
 }
+
+
+def command_cycle(canmap: CanMap) -> float:
+    """The sender's cycle: the shortest cycle of the command frames (s)."""
+    frames = canmap.frames("vehicle_command") + canmap.frames("equipment_command")
+    return min((f.cycle_s for f in frames), default=0.02)
+
+
+def apply_realtime(priority: int, tid: int = 0) -> str:
+    """SCHED_FIFO at ``priority`` for a thread (0: the caller; threads it starts inherit it).
+
+    Returns the state for diagnostics: ``"off"``, ``"SCHED_FIFO <p>"`` or ``"refused: ..."``
+    naming what the deployment has to grant (the process keeps its normal scheduling).
+    """
+    if priority <= 0:
+        return "off"
+    if not hasattr(os, "sched_setscheduler"):
+        return "refused: no SCHED_FIFO on this platform"
+    try:
+        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as err:
+        soft, _ = resource.getrlimit(resource.RLIMIT_RTPRIO)
+        why = "permission denied" if err.errno == errno.EPERM else os.strerror(err.errno or 0)
+        return (
+            f"refused: SCHED_FIFO {priority}: {why} (RLIMIT_RTPRIO {soft}, no CAP_SYS_NICE); grant it "
+            f"with LimitRTPRIO={priority} in the systemd unit (or rtprio in limits.conf)"
+        )
+    return f"SCHED_FIFO {priority}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the node reports, taken at one instant (also sent across by the sender process)."""
+
+    status: dict[str, dict[str, FieldValue]]
+    faults: dict[str, int]
+    clamps: dict[str, int]
+    rejected_commands: int
+    tx_frames: int
+    rx_frames: int
+    reconnects: int
+    events: dict[str, int]
+    event_details: dict[str, str]
+    last_output: Output | None
+    connected: bool
+    running: bool
+    realtime: str
 
 
 @dataclass
@@ -76,6 +133,7 @@ class ChassisRuntime:
         self._on_event = on_event
         self.reconnect_s = reconnect_s
         self.realtime_priority = realtime_priority
+        self.realtime = "off"  # state of the SCHED_FIFO request (apply_realtime)
         self.equipment_timeout_s = equipment_timeout_s
         self.lock = threading.RLock()
         self.watchdog = SafetyWatchdog(limits or SafetyLimits(), clock())
@@ -95,17 +153,25 @@ class ChassisRuntime:
         self._equipment_time = -1e9
         self._estop_input = False
         cmd_frames = canmap.frames("vehicle_command") + canmap.frames("equipment_command")
-        self.cycle_s = min((f.cycle_s for f in cmd_frames), default=0.02)
+        self.cycle_s = command_cycle(canmap)
+        self._drive_frame = cmd_frames[0].frame_id if cmd_frames else -1
         self._schedule: list[tuple[FrameCodec, int]] = [
             (f, max(1, round(f.cycle_s / self.cycle_s))) for f in cmd_frames
         ]
-        self.sent_stop_at: float | None = None  # first time a stop frame went out (bench)
-        self.tx_log: list[float] | None = None  # set to [] to record regular-cycle send times (bench)
+        #: per fault: when the first stop frame with it latched went out (since it was last detected)
+        self.stop_sent_at: dict[Fault, float] = {}
+        #: set to [] to record when each regular-cycle frame of the first command message has been
+        #: written to the bus (the bench's "leaving the HAL" point)
+        self.tx_log: list[float] | None = None
 
     # --- inputs from the node ---------------------------------------------------------------
     def command(self, fields: Mapping[str, Any], age: float = 0.0) -> bool:
+        """A command from the producer; a rejected one (stale stamp, unknown mode/gear) is counted."""
         with self.lock:
-            return self.watchdog.command(fields, self._clock(), age)
+            ok = self.watchdog.command(fields, self._clock(), age)
+        if not ok:
+            self._event("rejected_command", f"stamp {age:.3f} s old, mode {fields.get('drive_mode')}")
+        return ok
 
     def equipment_command(self, fields: Mapping[str, Any]) -> None:
         with self.lock:
@@ -133,8 +199,27 @@ class ChassisRuntime:
         return bool(self._threads) and not self._stop.is_set()
 
     def report(self, kind: str, detail: str = "") -> None:
-        """Count an event of the caller (e.g. a stale command) with the runtime's events."""
+        """Count an event of the caller with the runtime's events."""
         self._event(kind, detail)
+
+    def snapshot(self) -> Snapshot:
+        with self.lock:
+            counters = self.watchdog.counters
+            return Snapshot(
+                status={name: asm.fields() for name, asm in self._assemblers.items()},
+                faults=dict(counters.faults),
+                clamps=dict(counters.clamps),
+                rejected_commands=counters.rejected_commands,
+                tx_frames=self.stats.tx_frames,
+                rx_frames=self.stats.rx_frames,
+                reconnects=self.stats.reconnects,
+                events=dict(self.stats.events.counts),
+                event_details=dict(self.stats.events.last_detail),
+                last_output=self.stats.last_output,
+                connected=self.connected,
+                running=self.running,
+                realtime=self.realtime,
+            )
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -200,13 +285,12 @@ class ChassisRuntime:
 
     # --- transmit -----------------------------------------------------------------------------
     def _apply_priority(self) -> None:
-        """SCHED_FIFO for this thread when configured (needs CAP_SYS_NICE; refused -> counted)."""
-        if self.realtime_priority <= 0 or not hasattr(os, "sched_setscheduler"):
-            return
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
-        except OSError as err:
-            self._event("realtime_priority_refused", repr(err))
+        """SCHED_FIFO for this thread when configured; refused -> counted, state for diagnostics."""
+        state = apply_realtime(self.realtime_priority)
+        if self.realtime_priority > 0:
+            self.realtime = state
+        if state.startswith("refused"):
+            self._event("realtime_priority_refused", state)
 
     def _tx_loop(self) -> None:
         self._apply_priority()
@@ -263,16 +347,19 @@ class ChassisRuntime:
                 frames.append(
                     can.Message(arbitration_id=codec.frame_id, data=data, is_extended_id=codec.is_extended_id)
                 )
-            if out.stopping and out.faults and self.sent_stop_at is None:
-                self.sent_stop_at = now
+            if out.stopping and out.faults:
+                for fault in out.faults:
+                    if self.stop_sent_at.get(fault, -1e18) < self.watchdog.detected_at.get(fault, 0.0):
+                        self.stop_sent_at[fault] = now
         if bus is None:
             return
+        log = self.tx_log is not None and not extra and not force_all and len(self.tx_log) < 100000
         try:
             for msg in frames:
                 bus.send(msg, timeout=self.cycle_s)
                 self.stats.tx_frames += 1
-            if self.tx_log is not None and not extra and not force_all and len(self.tx_log) < 100000:
-                self.tx_log.append(self._clock())
+                if log and msg.arbitration_id == self._drive_frame and self.tx_log is not None:
+                    self.tx_log.append(self._clock())
         except (can.CanError, OSError, ValueError) as err:
             self.stats.tx_errors += 1
             self._bus_down(f"send failed: {err}")

@@ -146,8 +146,7 @@ def _assert_stopped_by(loop: Loop, fault: Fault, keep_commanding: bool = True) -
     wait = loop.keep_commanding_until if keep_commanding else wait_for
     assert wait(stopped, 6.0), (counts, loop.ecu.speed())
     detected = loop.runtime.watchdog.detected_at[fault]
-    assert loop.runtime.sent_stop_at is not None
-    assert loop.runtime.sent_stop_at == detected  # same 20 ms cycle
+    assert loop.runtime.stop_sent_at[fault] == detected  # same 20 ms cycle
     if loop.ecu.log_commands:  # the bus stayed up: the stop frames reached the ECU
         stops = [
             t for t, f in loop.ecu.command_log if t >= detected and float(f["target_acceleration"]) <= -1.99

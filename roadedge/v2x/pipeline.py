@@ -91,7 +91,7 @@ class Ingest:
                 if relevance(kind, value):
                     unwrapped = verifier.finish(opened, t)
                 else:
-                    unwrapped = verifier.defer(opened)
+                    unwrapped = verifier.defer(opened, t)
                     self.stats.unverified += 1
             else:
                 unwrapped = opened

@@ -600,9 +600,15 @@ class Verifier:
         self._remember(pending.replay_key, pending.generated, t)
         return Unwrapped(signed.payload, Verdict.VERIFIED, signed.aid, pending.generated, cert.digest_hex)
 
-    def defer(self, pending: Pending) -> Unwrapped:
-        """Accept an opened frame without checking its signature, marked UNVERIFIED (verify on demand)."""
+    def defer(self, pending: Pending, now: float | None = None) -> Unwrapped:
+        """Accept an opened frame without checking its signature, marked UNVERIFIED (verify on demand).
+
+        Its replay key is remembered all the same: a copy that arrives when it has become relevant
+        is a replay, not a fresh verified frame.
+        """
+        t = time.time() if now is None else now
         signed = pending.signed
+        self._remember(pending.replay_key, pending.generated, t)
         if pending.cert is not None:
             claimed = pending.cert.digest_hex
         elif signed.signer_kind == "certificate":

@@ -155,6 +155,17 @@ def test_cheap_checks_apply_to_every_frame(pki_dir: Path) -> None:
     assert ingest(near, NOW + 0.1) is None and ingest.counter.counts["replay"] == 1
 
 
+def test_a_copy_of_an_unverified_frame_is_a_replay_when_it_becomes_relevant(pki_dir: Path) -> None:
+    ingest = _ingest(pki_dir)
+    frame = Outgo(_signer(pki_dir, "obu"))(_bsm(north_m=500.0), NOW)
+    assert frame is not None
+    first = ingest(frame, NOW + 0.01)
+    assert first is not None and first.verdict == Verdict.UNVERIFIED
+    assert ingest.relevance is not None
+    ingest.relevance.set_own_position(OWN[0] + 480.0 / M_PER_DEG_LAT, OWN[1])  # the vehicle drove north
+    assert ingest(frame, NOW + 0.5) is None and ingest.counter.counts == {"replay": 1}
+
+
 def test_infrastructure_messages_are_always_verified(pki_dir: Path) -> None:
     ingest = _ingest(pki_dir, radius=0.0)
     signer = _signer(pki_dir, "rsu")

@@ -49,6 +49,16 @@ class PlannerConfig:
     lane_speed_cap: float = param(8.0, help="m/s, highest speed planned anywhere", low=0.5, high=30.0)
     evw_yield_time: float = param(5.0, help="s to slow down for an emergency vehicle from behind", low=1.0)
     input_timeout: float = param(1.0, help="s after which objects / V2X inputs are dropped", low=0.1)
+    min_object_confidence: float = param(
+        0.5,
+        help="existence confidence below which an object neither stops the vehicle nor raises a warning, "
+        "unless its track persists for object_persistence s",
+        low=0.0,
+        high=1.0,
+    )
+    object_persistence: float = param(
+        0.5, help="s a low-confidence track must persist (gaps < 0.3 s) to be acted on", low=0.0, high=10.0
+    )
     task_kind: str = param(
         "", help="mission at start: '' (wait for a task), route or sweep", choices=("", "route", "sweep")
     )
@@ -100,7 +110,10 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         self.frame = MapFrame(GeodeticOrigin(o.latitude, o.longitude, o.elevation))
         cap = min(c.lane_speed_cap, c.task_target_speed) if c.task_kind == "route" else c.lane_speed_cap
         sweep = SweepParams(vehicle_width=c.vehicle_width)
-        params = PlannerParams(lane_speed_cap=cap, evw_yield_time=c.evw_yield_time, sweep=sweep)
+        gate = bh.ObjectGateParams(c.min_object_confidence, c.object_persistence)
+        params = PlannerParams(
+            lane_speed_cap=cap, evw_yield_time=c.evw_yield_time, sweep=sweep, object_gate=gate
+        )
         self.core = Planner(self.road, link, params)
         self._route_pending = c.route_goal_lanelet != 0
         if c.task_kind:
@@ -187,7 +200,19 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
             if math.isfinite(yaw) and msg.header.frame_id in ("base_link", "") and ego is not None:
                 yaw += ego.yaw
             out.append(
-                bh.Obstacle(str(o.id), int(o.classification), x, y, vx, vy, o.size.x, o.size.y, src, yaw)
+                bh.Obstacle(
+                    str(o.id),
+                    int(o.classification),
+                    x,
+                    y,
+                    vx,
+                    vy,
+                    o.size.x,
+                    o.size.y,
+                    src,
+                    yaw,
+                    float(o.existence_confidence),
+                )
             )
         self._objects = (self.now_s(), out)
 
@@ -407,6 +432,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         inp = Inputs(
             ego=self._ego,
             acceleration=self._acc,
+            time=now,
             objects=objects,
             emergency_vehicles=[ev for t, ev in self._evs.values() if now - t < tmo],
             signals={k: v for k, (t, v) in self._signals.items() if now - t < tmo},
@@ -504,6 +530,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
             reason=p.reason,
             profile=p.profile_mode,
             lateral_error_m=f"{p.lateral_error:.3f}",
+            ignored_low_confidence_objects=str(self.core.object_gate.dropped),
         )
         task = self.core.task
         if task is not None:

@@ -71,6 +71,7 @@ class Obstacle:
     width: float = 0.5
     source: int = 0  # ObjectSource type
     yaw: float = math.nan  # rad, heading of the body; NaN: that of the velocity, or along the road
+    confidence: float = 1.0  # existence confidence 0..1 (V2X and roadside objects: 1)
 
     @property
     def radius(self) -> float:
@@ -103,6 +104,59 @@ class Constraint:
 class BehaviourResult:
     constraints: list[Constraint] = field(default_factory=list)
     advisories: list[Advisory] = field(default_factory=list)
+
+
+# --- object confidence gate ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectGateParams:
+    """Which objects planning acts on. An object whose existence confidence is below min_confidence neither
+    stops the vehicle nor raises FCW/ICW/VRUCW/EVW, unless its track (the same non-empty id, not "0": an
+    untracked detection never persists) has been reported without a gap longer than max_gap for at least
+    persistence seconds; from then on it counts like a confident one until it has been gone for max_gap."""
+
+    min_confidence: float = 0.5
+    persistence: float = 0.5  # s
+    max_gap: float = 0.3  # s
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be within 0..1, not {self.min_confidence}")
+        if not (0.0 <= self.persistence <= 10.0 and 0.0 < self.max_gap <= 10.0):
+            raise ValueError("persistence must be within 0..10 s and max_gap within (0, 10] s")
+
+
+class ConfidenceGate:
+    """Drops low-confidence objects that do not persist (rule: ObjectGateParams)."""
+
+    def __init__(self, params: ObjectGateParams = ObjectGateParams()) -> None:
+        self.params = params
+        self._seen: dict[str, tuple[float, float]] = {}  # id -> (first seen, last seen) of a low one
+        self.dropped = 0  # low-confidence objects not acted on, in all
+
+    def update(self, now: float, objects: Sequence[Obstacle]) -> list[Obstacle]:
+        p = self.params
+        out = []
+        for ob in objects:
+            conf = ob.confidence if math.isfinite(ob.confidence) else 0.0
+            if conf >= p.min_confidence:
+                out.append(ob)
+                continue
+            if ob.id in ("", "0") or not math.isfinite(now):
+                self.dropped += 1
+                continue
+            first, last = self._seen.get(ob.id, (now, now))
+            if now - last > p.max_gap:
+                first = now
+            self._seen[ob.id] = (first, now)
+            if now - first >= p.persistence:
+                out.append(ob)
+            else:
+                self.dropped += 1
+        if math.isfinite(now):
+            self._seen = {k: v for k, v in self._seen.items() if now - v[1] <= p.max_gap}
+        return out
 
 
 # --- objects in the path: stop / follow, FCW -------------------------------------------------------------
@@ -387,15 +441,18 @@ class EvwParams:
     lateral_window: float = 8.0  # m: |lateral offset| of the EV in the ego frame to count as same road
     heading_window: float = 0.8  # rad
     yield_speed: float = 0.0  # m/s while yielding
-    pullover_shift: float = 0.6  # m to the right (0 when already at the curb)
+    pullover_shift: float = 0.6  # m, the most the vehicle moves right when pulling over
+    edge_clearance: float = 0.3  # m kept between the body and the road edge / lane bound when pulling over
     passed_margin: float = 10.0  # m ahead of the ego front when the EV has passed
 
 
 def emergency_yield(
-    ego: Ego, evs: Sequence[EmergencyVehicle], p: EvwParams = EvwParams(), at_curb: bool = False
+    ego: Ego, evs: Sequence[EmergencyVehicle], p: EvwParams = EvwParams(), room_right: float = math.inf
 ) -> BehaviourResult:
     """Yield (pull right, slow to yield_speed) to an active emergency vehicle approaching from behind in the
-    same direction; EVW advisory with the time until it reaches the vehicle."""
+    same direction; EVW advisory with the time until it reaches the vehicle. room_right: m between the
+    body's right side and the right road edge (or lane bound); the pull-over shift keeps edge_clearance of
+    it (a sweeper at its curb offset is already pulled over: no shift)."""
     res = BehaviourResult()
     c, s = math.cos(ego.yaw), math.sin(ego.yaw)
     best: tuple[float, EmergencyVehicle, float] | None = None
@@ -426,7 +483,7 @@ def emergency_yield(
             f"emergency vehicle {ev.id}",
             cap=p.yield_speed,
             s_from=-math.inf,
-            lateral_shift=0.0 if at_curb else -p.pullover_shift,
+            lateral_shift=-min(p.pullover_shift, max(room_right - p.edge_clearance, 0.0)),
         )
     )
     res.advisories.append(

@@ -236,6 +236,13 @@ class RoadMap:
     def successors(self, lanelet_id: int) -> list[int]:
         return sorted(int(x.id) for x in self._graph.following(self._ll(lanelet_id)))
 
+    def neighbour(self, lanelet_id: int, side: str) -> int | None:
+        """The adjacent same-direction lanelet on `side` ("left" | "right") that the traffic rules allow a
+        lane change into (lanelet2 routing graph); None where there is none."""
+        ll = self._ll(lanelet_id)
+        other = self._graph.left(ll) if side == "left" else self._graph.right(ll)
+        return int(other.id) if other is not None else None
+
     def route(self, start: int, goal: int, via: Sequence[int] = ()) -> list[int]:
         """Lanelet ids of the shortest route from start to goal (through via, in order), both included.
         start == goal with no via is the one lanelet."""

@@ -97,3 +97,10 @@ def test_fault_ends_safely(name: str, tmp_path: Path) -> None:
     assert_passed(result)
     injected = [e for e in result.run.events if e.kind == "fault"]
     assert len(injected) == 2 and all(("on:" in e.text or "off:" in e.text) for e in injected), injected
+
+
+def test_rsi_work_zone_speed_limit_is_kept(tmp_path: Path) -> None:
+    result = run("rsi_work_zone", tmp_path)
+    assert_passed(result)
+    names = verdicts(result)
+    assert {"speed_limit in wz1", "advisory work_zone", "coverage"} <= set(names)

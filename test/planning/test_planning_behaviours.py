@@ -9,6 +9,7 @@ import pytest
 
 from roadedge.planning import behaviours as bh
 from roadedge.planning.geometry import Path
+from roadedge.planning.planner import Inputs, Plan
 from roadedge.planning.v2x_link import (
     LIGHT_PROTECTED_GREEN,
     LIGHT_RED,
@@ -159,7 +160,12 @@ def test_evw_yields_to_an_emergency_vehicle_from_behind_only() -> None:
     assert c.behaviour == bh.B_YIELD_EMERGENCY and c.cap == 0.0 and c.lateral_shift < 0.0
     (a,) = res.advisories
     assert a.type == bh.EVW and a.time_to_collision == pytest.approx(50.0 / 7.0)
-    assert bh.emergency_yield(EGO, [ev(-40.0)], at_curb=True).constraints[0].lateral_shift == 0.0
+    # pull-over: within the room to the right edge less the clearance; none at a sweeper's curb offset
+    assert c.lateral_shift == -bh.EvwParams().pullover_shift  # room enough
+    assert bh.emergency_yield(EGO, [ev(-40.0)], room_right=0.75).constraints[
+        0
+    ].lateral_shift == pytest.approx(-0.45)
+    assert bh.emergency_yield(EGO, [ev(-40.0)], room_right=0.2).constraints[0].lateral_shift == 0.0
     assert bh.emergency_yield(EGO, [ev(60.0)]).constraints == []  # ahead: passed
     assert bh.emergency_yield(EGO, [ev(-40.0, heading=math.pi)]).constraints == []  # oncoming
     assert bh.emergency_yield(EGO, [ev(-40.0, siren=False)]).constraints == []  # not on duty
@@ -260,3 +266,46 @@ def test_an_object_just_past_the_intersection_stops_the_vehicle_at_the_stop_line
     assert plan is not None
     stop_x = plan.x[int(np.argmax(plan.velocity == 0.0))] + ego.base_to_front
     assert stop_x == pytest.approx(25.0 - 2.25 - 4.0, abs=0.3)
+
+
+def test_low_confidence_objects_count_only_when_their_track_persists() -> None:
+    gate = bh.ConfidenceGate(bh.ObjectGateParams(min_confidence=0.5, persistence=0.5, max_gap=0.3))
+    sure = bh.Obstacle("1", bh.CLASS_PEDESTRIAN, 20.0, 0.0, confidence=0.9)
+    faint = bh.Obstacle("2", bh.CLASS_PEDESTRIAN, 20.0, 0.0, confidence=0.2)
+    ghost = bh.Obstacle("0", bh.CLASS_PEDESTRIAN, 20.0, 0.0, confidence=0.2)  # untracked detection
+    ids = [[o.id for o in gate.update(t, [sure, faint, ghost])] for t in np.arange(0.0, 0.75, 0.1)]
+    assert ids[0] == ["1"] and ids[4] == ["1"]  # 0.4 s: not yet
+    assert ids[5] == ["1", "2"] and ids[-1] == ["1", "2"]  # persisted 0.5 s; an id 0 never does
+    assert gate.update(1.2, [faint]) == []  # gone for longer than max_gap: starts over
+    assert gate.dropped > 0
+    # not acted on: no stop, no warning, for a low-confidence object that does not persist
+    stale = bh.ConfidenceGate()
+    objs = stale.update(0.0, [faint])
+    assert bh.stop_or_follow(bh.objects_in_path(ROAD, 10.0, EGO, objs), 10.0, EGO).constraints == []
+    assert bh.collision_warnings(ROAD, 10.0, EGO, objs) == []
+    assert stale.update(math.nan, [faint]) == []  # no time: no persistence
+    assert [o.id for o in stale.update(math.nan, [sure])] == ["1"]
+    for bad in ({"min_confidence": 1.5}, {"min_confidence": -0.1}, {"persistence": -1.0}, {"max_gap": 0.0}):
+        with pytest.raises(ValueError):
+            bh.ObjectGateParams(**bad)  # type: ignore[arg-type]
+
+
+def test_planner_stops_for_a_low_confidence_object_only_once_it_persists() -> None:
+    from test_planning_scenarios import demo_sweep
+
+    planner, _ = demo_sweep()
+    assert planner.ref is not None
+    x, y = planner.ref.path.point_at(20.0)
+    ego = bh.Ego(x, y, planner.ref.path.yaw_at(20.0), 2.0)
+    ox, oy = planner.ref.path.point_at(34.0)
+    faint = bh.Obstacle("7", bh.CLASS_OBSTACLE, ox, oy, length=1.0, width=1.0, confidence=0.3)
+
+    def plan(t: float) -> Plan:
+        p = planner.plan(Inputs(ego, time=t, objects=[faint]))
+        assert p is not None
+        return p
+
+    first = plan(0.0)
+    assert first.behaviour != bh.B_STOP_OBJECT and not any(a.type == bh.FCW for a in first.advisories)
+    later = [plan(t) for t in np.arange(0.1, 0.65, 0.1)]
+    assert later[-1].behaviour == bh.B_STOP_OBJECT  # persisted 0.5 s: acted on

@@ -80,12 +80,14 @@ def test_planner_mission_from_parameters_and_conversions(nodes: Any) -> None:
     ped.pose.pose.position.x, ped.pose.pose.position.y = 10.0, 0.2
     ped.velocity.twist.linear.y = 1.0
     ped.size.x = ped.size.y = 0.5
+    ped.existence_confidence = 0.8
     bad = Object(id=6)
     bad.pose.pose.position.x = math.nan
     arr.objects = [ped, bad]
     node._on_objects(arr)
     (ob,) = node._objects[1]
     assert (ob.x, ob.y) == pytest.approx((-50.0, -5.6)) and (ob.vx, ob.vy) == pytest.approx((0.0, 1.0))
+    assert ob.confidence == pytest.approx(0.8)  # the existence confidence, for the confidence gate
     assert node._bad.counts.get("object") == 1
 
     # RSM participant 10 m east of the site origin; RSI work zone at the origin + (-40, -5)
@@ -185,6 +187,10 @@ def test_planner_services_and_bad_parameters(nodes: Any) -> None:
         nodes(PlannerNode, task_kind="route", task_path=[1.0, 2.0, 3.0])
     with pytest.raises(ConfigError, match="site"):
         nodes(PlannerNode, site="nowhere")
+    with pytest.raises(ConfigError, match="min_object_confidence"):
+        nodes(PlannerNode, min_object_confidence=1.5)
+    gated = nodes(PlannerNode, min_object_confidence=0.7, object_persistence=1.0)
+    assert gated.core.params.object_gate == bh.ObjectGateParams(0.7, 1.0)
 
 
 def test_controller_drops_bad_trajectories_and_stops_on_stale_odometry(nodes: Any) -> None:

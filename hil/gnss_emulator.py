@@ -107,6 +107,7 @@ class GnssEmulatorConfig:
     outages: tuple[Outage, ...] = ()
     jumps: tuple[Jump, ...] = ()
     garbage_probability: float = 0.0  # per epoch: a burst of random bytes / a corrupted checksum
+    velocity_sigma: float = 0.03  # m/s per axis, Doppler velocity noise (RMC/VTG speed and course)
     seed: int = 1
 
 
@@ -115,6 +116,7 @@ class GnssEmulator:
         self.config = config or GnssEmulatorConfig()
         self.frame = MapFrame(self.config.origin)
         self.rng = random.Random(self.config.seed)
+        self._velocity_rng = random.Random(self.config.seed + 7919)  # own stream: positions unchanged
         self.quality = self.config.quality
         self._walk = [0.0, 0.0, 0.0]
         self._last_t: float | None = None
@@ -122,6 +124,7 @@ class GnssEmulator:
         self._jumps = list(self.config.jumps)
         self.epochs = 0
         self.last_truth: tuple[float, float, float] | None = None  # antenna in map, without error
+        self._last_yaw: tuple[float, float] | None = None  # (t, yaw) of the previous epoch
 
     # ---- run-time control (fault injection)
     def set_quality(self, quality: FixQuality) -> None:
@@ -173,14 +176,24 @@ class GnssEmulator:
                 nn += j.north
         lat, lon, h = self.frame.to_geodetic(ax + ne, ay + nn, az + nu)
         model = cfg.noise.get(self.quality, DEFAULT_NOISE[FixQuality.SINGLE])
-        course = self.frame.yaw_to_heading(yaw if speed >= 0 else yaw + math.pi, x, y)
+        # Antenna velocity over ground: base_link's plus the yaw rate across the lever arm, with noise.
+        w = 0.0
+        if self._last_yaw is not None and 0.0 < t - self._last_yaw[0] <= 0.5:
+            dyaw = math.atan2(math.sin(yaw - self._last_yaw[1]), math.cos(yaw - self._last_yaw[1]))
+            w = dyaw / (t - self._last_yaw[0])
+        self._last_yaw = (t, yaw)
+        fwd, left = speed - w * cfg.antenna.y, w * cfg.antenna.x
+        ve = math.cos(yaw) * fwd - math.sin(yaw) * left + self._velocity_rng.gauss(0.0, cfg.velocity_sigma)
+        vn = math.sin(yaw) * fwd + math.cos(yaw) * left + self._velocity_rng.gauss(0.0, cfg.velocity_sigma)
+        ground_speed = math.hypot(ve, vn)
+        course = self.frame.yaw_to_heading(math.atan2(vn, ve), x, y)
         spec = EpochSpec(
             utc=cfg.utc_start + dt.timedelta(seconds=round(t, 3)),
             latitude=lat,
             longitude=lon,
             height=h,
             quality=quality,
-            speed=abs(speed),
+            speed=ground_speed,
             course=course,
             num_satellites=22 if quality in (FixQuality.RTK_FIXED, FixQuality.RTK_FLOAT) else 14,
             hdop=0.7 if quality != FixQuality.SINGLE else 1.1,

@@ -1,12 +1,14 @@
 """GNSS receiver driver (lifecycle): NMEA over a serial port, pty or URL, or a log replay.
 
 Publishes sensing/gnss/fix (sensor_msgs/NavSatFix with covariance from fix quality and
-GST) and sensing/gnss/time_reference (the fix's UTC time, stamped with the host time it
-corresponds to). With ``stamp_source: receiver`` (default) a fix is stamped with the time it is
-valid for: its GGA/RMC UTC time mapped to the node clock by a robust offset estimate
-(roadedge.localization.gnss_time); ``arrival`` stamps it when it was read (so does a replay
-faster or slower than real time). Writes RTCM 3 corrections from sensing/gnss/rtcm or a
-file/FIFO to the receiver. The logic lives in roadedge.localization.receiver.
+GST), sensing/gnss/vel (speed and course over ground of RMC/VTG as the antenna's velocity,
+ENU components: linear.x east, linear.y north, with covariance) and sensing/gnss/time_reference
+(the fix's UTC time, stamped with the host time it corresponds to). With ``stamp_source:
+receiver`` (default) a fix is stamped with the time it is valid for: its GGA/RMC UTC time mapped
+to the node clock by a robust offset estimate (roadedge.localization.gnss_time); ``arrival``
+stamps it when it was read (so does a replay faster or slower than real time). Writes RTCM 3
+corrections from sensing/gnss/rtcm or a file/FIFO to the receiver. The logic lives in
+roadedge.localization.receiver.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import TwistWithCovarianceStamped
 from sensor_msgs.msg import NavSatFix, NavSatStatus, TimeReference
 from std_msgs.msg import UInt8MultiArray
 
@@ -50,6 +53,9 @@ class GnssReceiverConfig:
     )
     receiver_latency: float = param(
         0.0, help="s, known fixed latency (epoch -> first byte, e.g. measured with PPS)", low=0.0, high=1.0
+    )
+    velocity_sigma: float = param(
+        0.05, help="m/s, 1 sigma per axis of the receiver's Doppler velocity (sensing/gnss/vel)", low=0.001
     )
     offset_window: float = param(10.0, help="s of fixes over which the clock offset is estimated", low=1.0)
     rtcm_file: str = param("", help="file or FIFO of RTCM 3 corrections to write to the receiver")
@@ -91,6 +97,7 @@ class GnssReceiverNode(RoadedgeLifecycleNode[GnssReceiverConfig]):
         self._last_fix_time: float | None = None
         self._fix_pub = self.publisher(topics.GNSS_FIX)
         self._time_pub = self.publisher(topics.GNSS_TIME)
+        self._vel_pub = self.publisher(topics.GNSS_VEL)
         self.subscription(topics.GNSS_RTCM, self._on_rtcm, UInt8MultiArray)
         self._timer: Any = None
         c = self.config
@@ -167,6 +174,8 @@ class GnssReceiverNode(RoadedgeLifecycleNode[GnssReceiverConfig]):
             use_receiver = self.config.stamp_source == "receiver" and valid_for is not None
             stamp = to_time_msg(valid_for if use_receiver and valid_for is not None else fix.receive_time)
             self._fix_pub.publish(navsat_fix(fix, stamp, self.config.frame_id))
+            if fix.valid and fix.speed is not None and fix.course is not None:
+                self._vel_pub.publish(self._velocity(fix.speed, fix.course, stamp))
             if gnss_time is not None:
                 ref = TimeReference()
                 ref.header.stamp = to_time_msg(valid_for if valid_for is not None else fix.receive_time)
@@ -176,6 +185,21 @@ class GnssReceiverNode(RoadedgeLifecycleNode[GnssReceiverConfig]):
                 self._time_pub.publish(ref)
             if fix.valid:
                 self._last_fix, self._last_fix_time = fix, now
+
+    def _velocity(self, speed: float, course_deg: float, stamp: Any) -> TwistWithCovarianceStamped:
+        msg = TwistWithCovarianceStamped()
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.config.frame_id
+        course = math.radians(course_deg)  # clockwise from true north
+        msg.twist.twist.linear.x = speed * math.sin(course)
+        msg.twist.twist.linear.y = speed * math.cos(course)
+        var = self.config.velocity_sigma**2
+        cov = [0.0] * 36
+        cov[0] = cov[7] = var
+        cov[14] = 4.0 * var
+        cov[21] = cov[28] = cov[35] = -1.0  # angular velocity: not measured
+        msg.twist.covariance = cov
+        return msg
 
     def _on_rtcm(self, msg: UInt8MultiArray) -> None:
         if self.receiver is None or not self.active:

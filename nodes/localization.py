@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from geometry_msgs.msg import Quaternion, TransformStamped
+from geometry_msgs.msg import Quaternion, TransformStamped, TwistWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from roadedge_msgs.msg import VehicleStatus
 from roadedge_msgs.srv import ResetLocalization
@@ -70,6 +70,10 @@ class LocalizationConfig:
     wheelbase: float = param(2.8, help="m", low=0.5, high=10.0)
     use_imu: bool = param(True, help="fuse the IMU yaw rate")
     use_steering: bool = param(True, help="fuse the kinematic yaw rate from the steering angle")
+    use_gnss_velocity: bool = param(True, help="fuse the GNSS velocity (speed and course over ground)")
+    gnss_velocity_min_sigma: float = param(
+        0.03, help="m/s, floor on the GNSS velocity's reported sigma", low=0.001, high=10.0
+    )
     gnss_sigma_scale: float = param(1.0, help="multiplies the fixes' reported sigma", low=0.1, high=100.0)
     gnss_time_sigma: float = param(
         0.03,
@@ -185,6 +189,8 @@ class LocalizationNode(RoadedgeNode[LocalizationConfig]):
         self._tf_static_pub = self.publisher(topics.TF_STATIC, TFMessage)
         self._geo_pub = self.publisher(topics.LOCALIZATION_GEODETIC)
         self.subscription(topics.GNSS_FIX, self._on_fix)
+        if c.use_gnss_velocity:
+            self.subscription(topics.GNSS_VEL, self._on_velocity)
         self.subscription(topics.VEHICLE_STATUS, self._on_status)
         if c.use_imu:
             self.subscription(topics.IMU, self._on_imu)
@@ -245,6 +251,22 @@ class LocalizationNode(RoadedgeNode[LocalizationConfig]):
             self._event("gnss_rejected_by_gate", f"fix at ({e:.2f}, {n:.2f})")
         if self.ekf.counters.gnss_reinit > before[1]:
             self._event("gnss_reinitialised", "fixes disagreed with the filter for too long")
+
+    def _on_velocity(self, msg: TwistWithCovarianceStamped) -> None:
+        ve, vn = float(msg.twist.twist.linear.x), float(msg.twist.twist.linear.y)
+        var = max(float(msg.twist.covariance[0]), float(msg.twist.covariance[7]))
+        if not (math.isfinite(ve) and math.isfinite(vn) and math.isfinite(var)):
+            self._event("gnss_velocity_invalid", "non-finite velocity or covariance")
+            return
+        sigma = max(math.sqrt(var) if var > 0 else 0.0, self.config.gnss_velocity_min_sigma)
+        # ENU at the antenna -> map axes (meridian convergence away from the origin)
+        g = (
+            self.frame.convergence(float(self.ekf.x[0]), float(self.ekf.x[1]))
+            if self.ekf.initialized
+            else 0.0
+        )
+        c, s = math.cos(g), math.sin(g)
+        self.ekf.update_velocity(self._stamp_s(msg.header), c * ve - s * vn, s * ve + c * vn, sigma)
 
     def _on_imu(self, msg: Imu) -> None:
         w = np.array([msg.angular_velocity.x, msg.angular_velocity.y, msg.angular_velocity.z])

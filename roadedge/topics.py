@@ -27,6 +27,12 @@ GNSS_FIX = _t("sensing/gnss/fix", "sensor_msgs/msg/NavSatFix", "sensor", "gnss_r
 GNSS_TIME = _t(
     "sensing/gnss/time_reference", "sensor_msgs/msg/TimeReference", "sensor", "gnss_receiver -> diagnostics"
 )
+GNSS_VEL = _t(
+    "sensing/gnss/vel",
+    "geometry_msgs/msg/TwistWithCovarianceStamped",
+    "sensor",
+    "gnss_receiver -> localization (antenna velocity over ground, ENU: linear.x east, linear.y north)",
+)
 GNSS_RTCM = _t(
     "sensing/gnss/rtcm", "std_msgs/msg/UInt8MultiArray", "command", "correction source -> gnss_receiver"
 )

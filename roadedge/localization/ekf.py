@@ -22,6 +22,9 @@ Measurements:
   map's curb line predicts from the pose, gated (chi-square, 1 dof); the lateral aid that
   single-point GNSS needs for curb-side work. Returns where the map has no curb, at grazing
   incidence or with a parked car in the beam (gate) are dropped and counted.
+- GNSS velocity (speed and course over ground of RMC/VTG, Doppler-based, centimetres per
+  second even for single-point fixes) of the antenna: heading at speed, the wheel-speed scale
+  and, through the lever arm, the yaw rate; gated (chi-square, 2 dof).
 - wheel speed (k v), gyro (w + b), kinematic yaw rate from steering (v tan(delta) / L), and a
   zero-velocity update when the vehicle stands still (makes the gyro bias observable).
 
@@ -113,6 +116,8 @@ class EkfCounters:
     gnss_bad: int = 0  # non-finite or non-positive-definite covariance
     resets: int = 0
     measurements_dropped: int = 0
+    velocity_accepted: int = 0
+    velocity_rejected: int = 0
     range_accepted: int = 0
     range_rejected: int = 0  # outside the gate (a parked car, a gap in the curb, a wrong map)
     range_no_curb: int = 0  # no curb in the beam on the map, out of range, or grazing incidence
@@ -435,6 +440,29 @@ class LocalizationEkf:
         else:
             self.counters.range_rejected += 1
         return RangeUpdate(ok, d2, hit.range)
+
+    def update_velocity(self, t: float, east: float, north: float, sigma: float) -> bool:
+        """GNSS antenna velocity over ground in the map frame (m/s), 1-sigma per axis."""
+        if not (math.isfinite(east) and math.isfinite(north) and math.isfinite(sigma) and sigma > 0.0):
+            self.counters.measurements_dropped += 1
+            return False
+        if not self.initialized or self._advance(t) is None:
+            return False
+        lx, ly = self.p.antenna.x, self.p.antenna.y
+        yaw, v, w = float(self.x[YAW]), float(self.x[V]), float(self.x[W])
+        c, s = math.cos(yaw), math.sin(yaw)
+        fwd, left = v - w * ly, w * lx  # antenna velocity in base_link
+        pred = np.array([c * fwd - s * left, s * fwd + c * left])
+        H = np.zeros((2, N))
+        H[0, YAW], H[1, YAW] = -s * fwd - c * left, c * fwd - s * left
+        H[0, V], H[1, V] = c, s
+        H[0, W], H[1, W] = -c * ly - s * lx, -s * ly + c * lx
+        ok, _ = self._kalman(np.array([east, north]) - pred, H, np.eye(2) * sigma * sigma, self.gate)
+        if ok:
+            self.counters.velocity_accepted += 1
+        else:
+            self.counters.velocity_rejected += 1
+        return ok
 
     def update_gnss(self, t: float, east: float, north: float, up: float, cov: np.ndarray) -> GnssUpdate:
         """Antenna position in map (m) with its 3x3 (or 2x2) covariance (m^2)."""

@@ -52,6 +52,7 @@ class SimConfig:
     speed_scale: float = 1.005  # wheel radius error
     speed_noise: float = 0.02  # m/s per 50 Hz sample
     steer_noise: float = 0.003  # rad
+    gnss_velocity: bool = True  # fuse speed and course over ground (RMC/VTG)
     curb: bool = False
     curb_offset: float = 1.2  # m, curb to the right of base_link
     curb_gaps: tuple[tuple[float, float], ...] = ()  # route times (s) without a curb (driveways, junctions)
@@ -161,6 +162,11 @@ def run(cfg: SimConfig) -> SimResult:
                     continue
                 e, n, u = frame.to_map(fix.latitude, fix.longitude, fix.altitude)
                 gnss.append((t, ekf.update_gnss(fix.receive_time, e, n, u, enu_covariance(fix.covariance))))
+                if cfg.gnss_velocity and fix.speed is not None and fix.course is not None:
+                    yaw_v = frame.heading_to_yaw(fix.course, e, n)
+                    ekf.update_velocity(
+                        fix.receive_time, fix.speed * math.cos(yaw_v), fix.speed * math.sin(yaw_v), 0.05
+                    )
         ekf.predict(t)
         t_log.append(t)
         truth.append((s.x, s.y, s.yaw))

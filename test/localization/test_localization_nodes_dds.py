@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from rclpy.parameter import Parameter
 from roadedge_msgs.srv import InjectFault, ResetLocalization
@@ -75,6 +76,7 @@ def test_emulator_pty_receiver_across_processes_with_unplug(
     )
     fixes = ros.collect(NavSatFix, topics.GNSS_FIX.name)
     times = ros.collect(TimeReference, topics.GNSS_TIME.name)
+    velocities = ros.collect(TwistWithCovarianceStamped, topics.GNSS_VEL.name)
     diagnostics = ros.collect(DiagnosticArray, topics.DIAGNOSTICS.name)
     emulator = start_emulator(link, tmp_path, 1)
     try:
@@ -89,6 +91,14 @@ def test_emulator_pty_receiver_across_processes_with_unplug(
         assert math.hypot(x, y) < 200.0
         assert len(times) >= 10 and times[-1].source == "gnss"
         assert abs(times[-1].time_ref.sec - time.time()) < 5.0
+        # Stamped with the fix's UTC time on the node clock: just before it arrived, never after.
+        ref = times[-1]
+        stamp = ref.header.stamp.sec + ref.header.stamp.nanosec * 1e-9
+        assert abs(stamp - (ref.time_ref.sec + ref.time_ref.nanosec * 1e-9)) < 0.5
+        assert len(velocities) >= 10
+        v = velocities[-1].twist
+        assert math.hypot(v.twist.linear.x, v.twist.linear.y) == pytest.approx(3.0, abs=0.3)
+        assert v.covariance[0] == pytest.approx(0.05**2)
         # Unplug: the emulator goes away with its pty.
         stop(emulator)
         ros.spin_until(

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from roadedge.v2x import codec, fuzz, pki, security, si
 from roadedge.v2x.asn1_random import ValueGenerator
 from roadedge.v2x.pipeline import Ingest
+from roadedge.v2x.relevance import Relevance, RelevancePolicy
 from roadedge.v2x.security import DEFAULT_AIDS, Certificate, SecurityPolicy, TrustStore, Verifier
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -40,6 +41,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Ingest, list[bytes]
     return Ingest(Verifier(trust, SecurityPolicy(mode="accept_unsigned", max_age_s=1e9))), seeds
 
 
+@pytest.fixture(scope="module")
+def on_demand(world: tuple[Ingest, list[bytes]]) -> Ingest:
+    """The same trust under verify on demand: most random BSM positions are far from the own one."""
+    trust = world[0].verifier.trust
+    relevance = Relevance(RelevancePolicy(radius_m=100.0))
+    relevance.set_own_position(31.2304, 121.4737)
+    return Ingest(Verifier(trust, SecurityPolicy(max_age_s=1e9)), relevance=relevance)
+
+
 def _check(ingest: Ingest, frame: bytes) -> None:
     before_frames = ingest.stats.frames
     before = ingest.counter.total() + sum(ingest.stats.accepted.values())
@@ -59,6 +69,15 @@ def test_mutated_frames_never_crash_and_are_counted(
     ingest, seeds = world
     _name, frame = fuzz.bad_frame(rng, seeds)
     _check(ingest, frame)
+
+
+@SETTINGS
+@given(st.randoms(use_true_random=False))
+def test_mutated_frames_never_crash_under_verify_on_demand(
+    world: tuple[Ingest, list[bytes]], on_demand: Ingest, rng: random.Random
+) -> None:
+    _name, frame = fuzz.bad_frame(rng, world[1])
+    _check(on_demand, frame)
 
 
 @SETTINGS

@@ -91,6 +91,7 @@ RADIUS_UNIT = 0.1
 VEHICLE_HEIGHT_UNIT = 0.05
 
 TRANSMISSIONS = ("neutral", "park", "forwardGears", "reverseGears", "reserved1", "reserved2", "reserved3")
+_TRANSMISSIONS_ALL = (*TRANSMISSIONS, "unavailable")
 EVENT_SOURCES = ("unknown", "police", "government", "meteorological", "internet", "detection")
 PARTICIPANT_TYPES = ("unknown", "motor", "non-motor", "pedestrian", "rsu")
 SOURCE_TYPES = ("unknown", "selfinfo", "v2x", "video", "microwaveRadar", "loop", "lidar", "integrated")
@@ -252,8 +253,15 @@ def dsecond_to_unix(dsecond: int | None, now: float) -> float | None:
     if dsecond is None or dsecond >= DSECOND_UNAVAILABLE:
         return None
     minute = math.floor(now / 60.0) * 60.0
-    candidates = [minute + k * 60.0 + dsecond / 1000.0 for k in (-1, 0, 1)]
-    return min(candidates, key=lambda c: abs(c - now))
+    offset = dsecond / 1000.0
+    best = minute - 60.0 + offset  # the nearest of the previous, this and the next minute (first on a tie)
+    here = minute + offset
+    if abs(here - now) < abs(best - now):
+        best = here
+    ahead = minute + 60.0 + offset
+    if abs(ahead - now) < abs(best - now):
+        best = ahead
+    return best
 
 
 def unix_to_dsecond(t: float) -> int:
@@ -418,7 +426,7 @@ def bsm_from_asn(value: dict[str, Any], now: float | None = None) -> Bsm:
         msg.position_orientation = orientation_to_yaw(acc["orientation"])
     else:
         msg.position_semi_major = msg.position_semi_minor = msg.position_orientation = NAN
-    transmission = _enum_index((*TRANSMISSIONS, "unavailable"), value["transmission"], 7)
+    transmission = _enum_index(_TRANSMISSIONS_ALL, value["transmission"], 7)
     msg.transmission = 7 if transmission >= len(TRANSMISSIONS) else transmission
     msg.speed = from_scaled(value["speed"], SPEED_UNIT, SPEED_UNAVAILABLE)
     msg.heading = heading_to_yaw(value["heading"])

@@ -15,7 +15,7 @@ node, :meth:`ChassisEcu.inject` in tests):
 ``estop``           the e-stop button is pressed (e-stop flag in the status, full brake)
 ``chassis_fault``   a chassis fault code (value, default 0x5003) and drive mode FAULT
 ``bus_off``         the ECU's controller reports bus-off (an error frame on the bus)
-``unplug``          (with a hub) the HAL's link of the PtyCanHub is unplugged
+``unplug``          (with a hub) the HAL's link of the CAN hub is unplugged
 ==================  ===============================================================
 """
 
@@ -38,7 +38,7 @@ from roadedge_msgs.srv import InjectFault
 from roadedge import topics
 from roadedge.config import param
 from roadedge.diagnostics import Health, Level
-from roadedge.hal.bus import INTERFACES, BusConfig, PtyCanHub, open_bus
+from roadedge.hal.bus import INTERFACES, BusConfig, PtyCanHub, SocketCanHub, open_bus
 from roadedge.hal.canmap import CanMap, FieldValue
 from roadedge.hal.runtime import CAN_ERR_BUSOFF
 from roadedge.profiles import CONFIG_DIR
@@ -80,7 +80,7 @@ class ChassisEcu:
         command_timeout_s: float = 0.25,
         step_s: float = 0.01,
         clock: Callable[[], float] = time.monotonic,
-        hub: PtyCanHub | None = None,
+        hub: PtyCanHub | SocketCanHub | None = None,
         hal_link: str | Path | None = None,
     ) -> None:
         self.map = canmap
@@ -317,7 +317,9 @@ class ChassisEcuConfig:
     can_interface: str = param("serial", help="python-can interface of the ECU", choices=INTERFACES)
     can_channel: str = param("/tmp/roadedge-can/ecu", help="bus channel; with hub_links: the ECU's own link")
     hub_links: list[str] = param(
-        [], help="pty links of a CAN hub this process hosts (first: the ECU's, second: the HAL's)"
+        [],
+        help="links of a CAN hub this process hosts (first: the ECU's, second: the HAL's): pty paths, "
+        "or socket://127.0.0.1:PORT (loopback TCP, for timing)",
     )
     command_timeout: float = param(0.25, help="s without valid command frames -> the ECU stops", low=0.02)
     wheelbase: float = param(2.8, help="m", low=0.5, high=10.0)
@@ -338,16 +340,20 @@ class ChassisEcuNode(RoadedgeNode[ChassisEcuConfig]):
         c = self.config
         path = Path(c.chassis_map)
         canmap = CanMap(path if path.is_absolute() else CONFIG_DIR / path)
-        self.hub: PtyCanHub | None = None
+        self.hub: PtyCanHub | SocketCanHub | None = None
         channel = c.can_channel
-        if c.hub_links:
+        if c.hub_links and all(link.startswith("socket://") for link in c.hub_links):
+            self.hub = SocketCanHub([int(link.rsplit(":", 1)[1]) for link in c.hub_links])
+            self.hub.start()
+            channel = self.hub.links[0]
+        elif c.hub_links:
             self.hub = PtyCanHub(list(c.hub_links))
             self.hub.start()
             channel = c.hub_links[0]
         self.bus = open_bus(BusConfig(c.can_interface, channel))
         plant = VehiclePlant(PlantParams(wheelbase=c.wheelbase, max_speed=c.max_speed, speed_lag=c.speed_lag))
         plant.reset(c.initial_x, c.initial_y, c.initial_yaw)
-        hal_link = c.hub_links[1] if len(c.hub_links) > 1 else None
+        hal_link = self.hub.links[1] if self.hub is not None and len(self.hub.links) > 1 else None
         self.ecu = ChassisEcu(
             canmap, self.bus, plant, command_timeout_s=c.command_timeout, hub=self.hub, hal_link=hal_link
         )

@@ -7,6 +7,13 @@
 * ``serial`` (a device path) across processes: python-can's serial framing over a
   pseudo-terminal of a :class:`PtyCanHub`. This kernel has no SocketCAN/vcan, and a pty
   pair needs no privileges and no network, so HIL frames cannot leave the machine.
+* ``serial`` with a ``socket://127.0.0.1:PORT`` channel: the same framing over TCP on the
+  loopback interface to a :class:`SocketCanHub` (pyserial's ``socket://`` URLs, Nagle off).
+  Use it where timing matters: a pty hands every write to the kernel's tty flip-buffer
+  workqueue (a kworker at normal priority), so on a loaded machine a frame can wait there
+  for tens of milliseconds however high the writer's priority (bench/hal_can.py: p99 period
+  jitter 30-40 ms through ptys, 0.3-0.6 ms through loopback TCP, same load); loopback TCP
+  delivers in the writer's own system call.
 
 :class:`PtyCanHub` is the software equivalent of ``socat pty,link=A pty,link=B`` with
 CAN awareness: it creates one pty per port, publishes each under a stable symlink, and
@@ -19,8 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import os
 import select
+import socket
 import threading
 import time
 import tty
@@ -54,7 +63,14 @@ def open_bus(config: BusConfig) -> can.BusABC:
         return can.Bus(interface="virtual", channel=config.channel, **kwargs)
     if config.interface == "serial":
         kwargs.setdefault("timeout", 0.02)
-        return can.Bus(interface="serial", channel=os.path.realpath(config.channel), **kwargs)
+        url = "://" in config.channel
+        bus = can.Bus(
+            interface="serial", channel=config.channel if url else os.path.realpath(config.channel), **kwargs
+        )
+        sock = getattr(getattr(bus, "_ser", None), "_socket", None)
+        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each frame goes out at once
+        return bus
     return can.Bus(interface="udp_multicast", channel=config.channel, **kwargs)
 
 
@@ -248,3 +264,144 @@ class PtyCanHub(PtyHub):
 
     def __init__(self, links: list[str | Path]) -> None:
         super().__init__(links, raw=False)
+
+
+class SocketCanHub:
+    """A CAN bus between processes over TCP on the loopback interface, like :class:`PtyCanHub`.
+
+    One listening port per link (``ports``; 0 picks a free one); clients open
+    ``socket://127.0.0.1:PORT`` (:attr:`links`) with the ``serial`` interface. Every whole
+    frame a client writes goes to the clients of the other links. ``unplug`` closes a link's
+    connections and stops listening on it (the client's reads and writes fail, its reopen
+    is refused) until ``replug``; ``tap`` records frames as :class:`PtyCanHub` does.
+    """
+
+    def __init__(self, ports: list[int], host: str = "127.0.0.1") -> None:
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"the CAN hub stays on this machine: {host} is not a loopback address")
+        self.host = host
+        self._ports = list(ports)
+        self._listeners: dict[str, socket.socket] = {}
+        self._clients: dict[socket.socket, tuple[str, bytearray]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        self.tap: list[tuple[float, bytes]] | None = None
+        self.frames = 0
+        self.dropped = 0
+        self.garbage = 0
+
+    def __enter__(self) -> SocketCanHub:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def links(self) -> list[str]:
+        return list(self._listeners)
+
+    def _listen(self, port: int) -> tuple[str, socket.socket]:
+        server = socket.create_server((self.host, port), reuse_port=False)
+        server.setblocking(False)
+        return f"socket://{self.host}:{server.getsockname()[1]}", server
+
+    def start(self) -> None:
+        for port in self._ports:
+            link, server = self._listen(port)
+            self._listeners[link] = server
+        self._thread = threading.Thread(target=self._run, name="socket-can-hub", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        if self._thread:
+            self._thread.join(timeout=2.0)
+        with self._lock:
+            for sock in [*self._listeners.values(), *self._clients]:
+                sock.close()
+            self._clients.clear()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def unplug(self, link: str | Path) -> None:
+        """Pull the adapter: the link's connections close and it accepts no new one."""
+        link = str(link)
+        with self._lock:
+            server = self._listeners.get(link)
+            if server is not None:
+                server.close()
+                self._listeners[link] = server  # closed: kept for its name until replug
+            for sock, (name, _) in list(self._clients.items()):
+                if name == link:
+                    sock.close()
+                    del self._clients[sock]
+        os.write(self._wake_w, b"x")
+
+    def replug(self, link: str | Path) -> None:
+        link = str(link)
+        with self._lock:
+            server = self._listeners.get(link)
+            if server is not None and server.fileno() < 0:
+                self._listeners[link] = self._listen(int(link.rsplit(":", 1)[1]))[1]
+        os.write(self._wake_w, b"x")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                servers = {s: name for name, s in self._listeners.items() if s.fileno() >= 0}
+                clients = dict(self._clients)
+            try:
+                watched: list[socket.socket | int] = [*servers, *clients, self._wake_r]
+                ready, _, _ = select.select(watched, [], [], 0.5)
+            except (OSError, ValueError):
+                continue  # a socket closed under us (unplug): rebuild the set
+            for item in ready:
+                if isinstance(item, int):
+                    os.read(self._wake_r, 64)
+                elif item in servers:
+                    self._accept(item, servers[item])
+                elif item in clients:
+                    self._receive(item, *clients[item])
+
+    def _accept(self, server: socket.socket, link: str) -> None:
+        try:
+            client, _ = server.accept()
+        except OSError:
+            return
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.setblocking(False)
+        with self._lock:
+            self._clients[client] = (link, bytearray())
+
+    def _receive(self, sock: socket.socket, link: str, buffer: bytearray) -> None:
+        try:
+            chunk = sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        now = time.monotonic()
+        if not chunk:
+            with self._lock:
+                self._clients.pop(sock, None)
+            sock.close()
+            return
+        buffer += chunk
+        frames, skipped = split_frames(buffer)
+        self.garbage += skipped
+        if self.tap is not None and len(self.tap) < 200000:
+            self.tap.extend((now, frame) for frame in frames)
+        with self._lock:
+            targets = [s for s, (name, _) in self._clients.items() if name != link]
+        for frame in frames:
+            self.frames += 1
+            for target in targets:
+                try:
+                    target.sendall(frame)
+                except OSError:  # not reading (full) or gone: the frame is lost for it
+                    self.dropped += 1

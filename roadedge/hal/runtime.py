@@ -163,6 +163,7 @@ class ChassisRuntime:
         #: set to [] to record when each regular-cycle frame of the first command message has been
         #: written to the bus (the bench's "leaving the HAL" point)
         self.tx_log: list[float] | None = None
+        self.wake_log: list[tuple[float, float]] = []  # with tx_log: (deadline, how late the sender woke)
 
     # --- inputs from the node ---------------------------------------------------------------
     def command(self, fields: Mapping[str, Any], age: float = 0.0) -> bool:
@@ -305,6 +306,8 @@ class ChassisRuntime:
                 last_reconnect = self._clock()
                 self.stats.reconnects += 1
                 self._connect()
+            if self.tx_log is not None and len(self.wake_log) < 100000:
+                self.wake_log.append((next_time, self._clock() - next_time))  # timer lateness
             self._send_cycle(tick=tick)
             tick += 1
             next_time += self.cycle_s

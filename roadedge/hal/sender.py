@@ -79,6 +79,7 @@ class SenderProcess:
         self.on_event = on_event
         self.start_timeout_s = start_timeout_s
         self.tx_log: list[float] = []
+        self.wake_log: list[tuple[float, float]] = []
         self.exit_code: int | None = None
         self._snapshot = _empty_snapshot()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -225,7 +226,7 @@ class SenderProcess:
                 self._replies[msg[1]] = (bool(msg[2]), str(msg[3]))
                 self._reply_ready.notify_all()
         elif kind == "tx_log":
-            self.tx_log = list(msg[1])
+            self.tx_log, self.wake_log = list(msg[1]), list(msg[2])
 
 
 # --- the sender process ---------------------------------------------------------------------
@@ -293,7 +294,7 @@ def serve(conn: Connection) -> int:
     done.set()
     publisher.join(timeout=1.0)
     if runtime.tx_log is not None:
-        send(("tx_log", runtime.tx_log))
+        send(("tx_log", runtime.tx_log, runtime.wake_log))
     send(("snapshot", runtime.snapshot()))
     conn.close()
     return 0

@@ -52,7 +52,7 @@ class Loop:
         **extra: object,
     ) -> None:
         """Send fresh commands (as the controller node would) until the vehicle moves."""
-        end = time.monotonic() + 6.0
+        end = time.monotonic() + 10.0
         while self.ecu.speed() < until and time.monotonic() < end:
             self.runtime.command({"enable": True, "drive_mode": 1, "gear": 4, "target_speed": speed, **extra})
             if equipment:

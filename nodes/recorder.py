@@ -44,7 +44,7 @@ from roadedge.config import param
 from roadedge.diagnostics import Health, Level
 from roadedge.ros.node import RoadedgeNode, make_main, message_type
 from roadedge.ros.qos import qos_for
-from roadedge.ros.stepping import Stepper
+from roadedge.ros.stepping import DirectStepper, Stepper
 
 #: topics ``all_topics`` leaves out unless named
 DEFAULT_EXCLUDE = ("/rosout", "/parameter_events")
@@ -347,6 +347,14 @@ class RclpySink:
 class GraphRun:
     stats: PlayStats
     outputs: dict[str, int]
+    inputs: tuple[str, ...] = ()
+
+
+def graph_inputs(nodes: Sequence[Any], available: Sequence[str]) -> tuple[str, ...]:
+    """Topics of ``available`` that the graph subscribes to and does not publish itself."""
+    subscribed = {sub.topic_name for node in nodes for sub in node.subscriptions}
+    published = {pub.topic_name for node in nodes for pub in node.publishers}
+    return tuple(sorted((subscribed - published - {"/clock", "/parameter_events"}) & set(available)))
 
 
 def play_through(
@@ -357,12 +365,17 @@ def play_through(
     record: BagRecorder | None = None,
     record_topics: Sequence[str] = (),
     context: Any = None,
+    prepare: Callable[[Node, Stepper], None] | None = None,
+    inputs_from_graph: bool = False,
 ) -> GraphRun:
     """Deterministic replay through an in-process graph, optionally recording its outputs.
 
     ``make_nodes(context)`` builds the graph under test (nodes on sim time). The player, the graph
     and the recorder share one single-threaded executor; each input is published and then the
-    graph settles (:class:`Stepper`) before the next.
+    graph settles (:class:`Stepper`) before the next. ``prepare(player_node, stepper)`` runs once
+    with /clock at the start of the bag, before the first input (e.g. a service call that
+    initialises the graph as the live run did). ``inputs_from_graph``: play only the topics of the
+    selection that the graph subscribes to and does not publish (its inputs, not its outputs).
     """
     options = PlayOptions(**{**options.__dict__, "deterministic": True})
     own_context = context is None
@@ -373,7 +386,12 @@ def play_through(
     nodes: list[Any] = []
     try:
         nodes = list(make_nodes(context))
-        player = rclpy.create_node("roadedge_replay", context=context)
+        if inputs_from_graph:
+            selected = source.select(options.topics, options.exclude)
+            options = PlayOptions(**{**options.__dict__, "topics": graph_inputs(nodes, selected)})
+        # no parameter services or rosout: fewer entities make each step cheaper
+        lean = {"start_parameter_services": False, "enable_rosout": False}
+        player = rclpy.create_node("roadedge_replay", context=context, **lean)
         nodes.append(player)
         recorder = None
         if record is not None:
@@ -386,22 +404,32 @@ def play_through(
                     Parameter("depth", value=10000),
                 ],
                 config_source="replay --record",
+                **lean,
             )
             nodes.append(recorder)
         for node in nodes:
             executor.add_node(node)
-        stepper = Stepper(executor)
+        stepper = DirectStepper(executor, nodes)
         sink = RclpySink(player, source, options, stepper)
         for name in sink.skipped:
             print(f"replay: not playing {name}", file=sys.stderr)
         stepper.settle()
-        stats = Player(source, sink, options).run()
+        playback = Player(source, sink, options)
+        if prepare is not None:
+            if options.clock:
+                sink.clock(playback.window()[0])
+                stepper.settle()
+            prepare(player, stepper)
+        stats = playback.run()
+        stepper.settle()
+        for node in nodes:  # as the HIL runner ends a run: the graph stops safely, then the recorder
+            if node is not recorder and hasattr(node, "on_safe_stop"):
+                node.on_safe_stop()
         stepper.settle()
         outputs = recorder.recorded() if recorder is not None else {}
-        for node in nodes:
-            if hasattr(node, "on_safe_stop"):
-                node.on_safe_stop()
-        return GraphRun(stats, outputs)
+        if recorder is not None:
+            recorder.on_safe_stop()
+        return GraphRun(stats, outputs, tuple(sink.publishers))
     finally:
         executor.shutdown()
         for node in nodes:
@@ -523,3 +551,41 @@ def record(
 
 NODE = Recorder
 main = make_main(NODE)
+
+
+# ---------------------------------------------------------------------------------------------
+# roadedge regress: a scenario run's recorded inputs through the vehicle's processing nodes
+
+
+def replay_scenario(
+    bag: Path,
+    scenario: Any,
+    output: Path,
+    outputs: Sequence[str],
+    clock_hz: float = 50.0,
+) -> GraphRun:
+    """Deterministic replay of a run's bag through localization, planner and controller with the
+    scenario's parameters (as the HIL runner composed them), recording ``outputs``. Played: the
+    recorded topics these nodes subscribe to and do not publish themselves (sensors, vehicle and
+    equipment status, objects, V2X). Localization is initialised at the scenario's start pose, as
+    the runner did at t = 0."""
+    from roadedge.ros.hil_runner import (
+        VEHICLE_PROCESSING,
+        create_stack,
+        reset_localization,
+        vehicle_processing,
+    )
+
+    specs = vehicle_processing(scenario)
+    with BagSource(bag) as source, BagRecorder(output, custom_data={"recorder": "roadedge regress"}) as rec:
+        options = PlayOptions(clock_hz=clock_hz)
+        answers: list[str] = []
+        return play_through(
+            source,
+            options,
+            lambda context: create_stack([specs[name] for name in VEHICLE_PROCESSING], context),
+            record=rec,
+            record_topics=outputs,
+            prepare=lambda node, stepper: answers.append(reset_localization(node, scenario, stepper)),
+            inputs_from_graph=True,
+        )

@@ -26,6 +26,10 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "roadedge.bag.replay:replay_main",
         "replay a rosbag2 with /clock, rate, offset, filters, remaps",
     ),
+    "regress": (
+        "roadedge.bag.regression:regress_main",
+        "record a HIL scenario run, replay its inputs through the stack, compare with golden outputs",
+    ),
     "v2x-pki": ("roadedge.v2x.pki:pki_main", "generate keys and certificates of a V2X test PKI"),
 }
 

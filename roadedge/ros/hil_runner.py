@@ -379,6 +379,32 @@ def vehicle_sensing(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
     return [NodeSpec("object_sensor", {"seed": scenario.seed, "ignore": hidden})]
 
 
+#: The vehicle's processing nodes: what a replay of a run's recorded inputs runs again (roadedge regress).
+VEHICLE_PROCESSING = ("localization", "planner", "controller")
+
+
+def vehicle_processing(scenario: Scenario) -> dict[str, NodeSpec]:
+    """The vehicle's processing nodes with the scenario's parameters (the same for a run and its replay)."""
+    origin = scenario.map.origin
+    geodetic = (
+        {"origin_latitude": origin.lat, "origin_longitude": origin.lon, "origin_altitude": origin.alt}
+        if origin
+        else {}
+    )
+    return {
+        "localization": NodeSpec("localization", geodetic),
+        "planner": NodeSpec(
+            "planner",
+            {
+                "vehicle_width": scenario.vehicle.width,
+                "base_to_front": scenario.vehicle.base_to_front,
+                **mission_params(scenario),
+            },
+        ),
+        "controller": NodeSpec("controller", {}),
+    }
+
+
 def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
     """The rig's emulators, the roadside, and the unchanged vehicle stack, parameterised from the scenario."""
     pose = scenario.initial_pose
@@ -388,6 +414,7 @@ def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
         if origin
         else {}
     )
+    processing = vehicle_processing(scenario)
     gnss_link = str(ctx.run_dir / "gnss0")
     world_origin = (
         {"origin_latitude": origin.lat, "origin_longitude": origin.lon, "origin_altitude": origin.alt}
@@ -413,17 +440,10 @@ def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
         *v2x_rig(scenario, ctx),
         # the vehicle
         NodeSpec("gnss_receiver", {"port": gnss_link}),
-        NodeSpec("localization", geodetic),
+        processing["localization"],
         NodeSpec("equipment_modbus", {"port": str(ctx.run_dir / "mb-master"), "rate": 10.0}),
-        NodeSpec(
-            "planner",
-            {
-                "vehicle_width": scenario.vehicle.width,
-                "base_to_front": scenario.vehicle.base_to_front,
-                **mission_params(scenario),
-            },
-        ),
-        NodeSpec("controller", {}),
+        processing["planner"],
+        processing["controller"],
         # the run's record
         NodeSpec(
             "recorder",
@@ -643,6 +663,12 @@ def _call(node: Node, srv_type: Any, name: str, request: Any, stepper: Stepper) 
 def _start_task(node: Node, scenario: Scenario, monitor: ScenarioMonitor, stepper: Stepper) -> None:
     """What the operator does at the start of a shift: initialise localization at the start pose
     (the planner starts the scenario's mission from its parameters)."""
+    text = reset_localization(node, scenario, stepper)
+    monitor.events.append(criteria.RunEvent(0.0, "localization", f"reset at the start pose: {text}"))
+
+
+def reset_localization(node: Node, scenario: Scenario, stepper: Stepper) -> str:
+    """Initialise localization at the scenario's start pose (a run's start, and its replay's)."""
     from roadedge_msgs.srv import ResetLocalization
 
     reset = ResetLocalization.Request(use_pose=True)
@@ -655,8 +681,7 @@ def _start_task(node: Node, scenario: Scenario, monitor: ScenarioMonitor, steppe
     )
     for i, var in enumerate((0.25, 0.25, 1.0, 0.01, 0.01, 0.01)):
         reset.pose.pose.covariance[i * 7] = var
-    text = _call(node, ResetLocalization, "localization/reset", reset, stepper)
-    monitor.events.append(criteria.RunEvent(0.0, "localization", f"reset at the start pose: {text}"))
+    return _call(node, ResetLocalization, "localization/reset", reset, stepper)
 
 
 def hil_main(argv: list[str]) -> int:

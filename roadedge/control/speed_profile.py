@@ -4,7 +4,9 @@ The profile is solved in the squared speed b = v^2 over arc length, where the ac
 linear in b: a_i = (b_(i+1) - b_i) / (2 ds_i). Jerk between segments is v * (a_(i+1) - a_i) / ds; it is
 bounded using the acceleration-limited profile (forward/backward passes, the pointwise largest profile
 under the acceleration limits) as v, which is never below the solution's v, so the bound is conservative.
-The linear programme (HiGHS via scipy) maximises the speed everywhere within the limits.
+The linear programme (HiGHS via scipy) maximises the speed everywhere within the limits, less a small
+cost per change of acceleration (`change_weight`): without it the optimum may dip below a cap just before
+the cap ends so as to start the next acceleration at its full rate.
 
 When the jerk-limited programme is infeasible (a stop that appeared too close), the acceleration-limited
 profile is used; when even that cannot stop in time, the stop is made with the emergency deceleration.
@@ -33,6 +35,7 @@ class MotionLimits:
     max_jerk: float = 1.0  # m/s^3
     max_lateral_acceleration: float = 1.0  # m/s^2
     emergency_deceleration: float = 5.0  # m/s^2, used only when a comfortable stop is impossible
+    change_weight: float = 2.0  # m^3/s^2 of v^2-area given up per m/s^2 of acceleration change (comfort)
 
     def __post_init__(self) -> None:
         for name in ("max_acceleration", "max_deceleration", "max_jerk", "max_lateral_acceleration"):
@@ -40,6 +43,8 @@ class MotionLimits:
                 raise ValueError(f"{name} must be positive")
         if self.emergency_deceleration < self.max_deceleration:
             raise ValueError("emergency_deceleration must be >= max_deceleration")
+        if not self.change_weight >= 0.0:
+            raise ValueError("change_weight must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -194,12 +199,33 @@ def _solve_lp(
             vals.append(sign * np.array([k[0], -k[0]]))
             ub.append(np.array([bound]))
             r += 1
-    a_ub = csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n))
-    bounds = np.column_stack((np.zeros(n), vmax**2))
+    # comfort: each change of acceleration between segments costs change_weight per m/s^2 (an auxiliary
+    # u_i >= |a_i - a_(i-1)|); without it the programme may dip below a cap to start the next
+    # acceleration at full rate (the same jerk, more speed further on)
+    m = n - 2
+    nv = n + max(m, 0)
+    if m > 0 and limits.change_weight > 0.0:
+        i = np.arange(1, n - 1)
+        ka, kb = k[i], k[i - 1]
+        uu = n + np.arange(m)
+        for sign in (1.0, -1.0):  # sign * (a_i - a_(i-1)) - u_i <= 0
+            rr = np.arange(r, r + m)
+            rows.append(np.concatenate((rr, rr, rr, rr)))
+            cols.append(np.concatenate((i + 1, i, i - 1, uu)))
+            vals.append(np.concatenate((sign * ka, sign * (-ka - kb), sign * kb, -np.ones(m))))
+            ub.append(np.zeros(m))
+            r += m
+    else:
+        nv = n
+    a_ub = csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, nv))
+    bounds = np.column_stack((np.zeros(nv), np.full(nv, np.inf)))
+    bounds[:n, 1] = vmax**2
     bounds[0] = (v0 * v0, v0 * v0)
-    weights = -np.concatenate(([0.5 * ds[0]], 0.5 * (ds[1:] + ds[:-1]), [0.5 * ds[-1]]))
+    weights = np.zeros(nv)
+    weights[:n] = -np.concatenate(([0.5 * ds[0]], 0.5 * (ds[1:] + ds[:-1]), [0.5 * ds[-1]]))
+    weights[n:] = limits.change_weight
     res = linprog(weights, A_ub=a_ub, b_ub=np.concatenate(ub), bounds=bounds, method="highs")
     if res.status != 0:
         return None
-    b = np.clip(np.asarray(res.x, dtype=np.float64), 0.0, None)
+    b = np.clip(np.asarray(res.x[:n], dtype=np.float64), 0.0, None)
     return np.asarray(np.sqrt(b), dtype=np.float64)

@@ -71,3 +71,22 @@ def test_limits_validation() -> None:
         MotionLimits(max_jerk=0.0)
     with pytest.raises(ValueError):
         MotionLimits(max_deceleration=3.0, emergency_deceleration=2.0)
+
+
+def test_no_dip_below_a_cap_before_accelerating_or_after_braking_to_it() -> None:
+    """Leaving a 1.5 m/s cap (and braking into one): the profile keeps to the cap instead of dipping below
+    it to start the next acceleration at its full rate (the change_weight comfort cost); with no such
+    cost the programme does dip."""
+    s = np.arange(0.0, 40.0, 1.0)
+    leave = np.where(s <= 5.0, 1.5, 2.5)
+    enter = np.where(s >= 15.0, 1.5, 2.5)
+    for vmax, v0 in ((leave, 1.5), (enter, 2.5)):
+        vmax[-1] = vmax[-2]
+        prof = plan_speed_profile(s, vmax, v0, LIM, a0=0.0)
+        assert prof.mode == "jerk_limited"
+        check_limits(prof, LIM)
+        assert prof.v.min() >= 1.5 - 1e-3 and np.all(prof.v <= vmax + 1e-6)
+    dipping = plan_speed_profile(s, leave, 1.5, MotionLimits(1.0, 1.5, 1.0, change_weight=0.0), a0=0.0)
+    assert dipping.v.min() < 1.4
+    with pytest.raises(ValueError):
+        MotionLimits(change_weight=-1.0)

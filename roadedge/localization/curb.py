@@ -157,3 +157,25 @@ def load_site_curbs(site: str, sites_file: str = "") -> CurbLines:
             key = tuple(np.round(np.sort(pts, axis=0).ravel(), 3))  # a bound shared by two lanelets once
             lines.setdefault(key, pts)
     return CurbLines(lines.values())
+
+
+def site_of_map(map_file: str, sites_file: str = "") -> str | None:
+    """The site of config/maps/sites.yaml whose lanelet2 map is ``map_file`` (by file name), or None."""
+    from pathlib import Path
+
+    from roadedge.planning.lanelet_map import MapError, load_sites
+
+    path = Path(sites_file) if sites_file else Path(__file__).resolve().parents[2] / "config/maps/sites.yaml"
+    try:
+        sites = load_sites(path)
+    except MapError:
+        return None
+    name = Path(map_file).name
+    return next((s.name for s in sites.values() if s.map_file.name == name), None)
+
+
+def curb_aid_params(map_file: str) -> dict[str, object]:
+    """Localization parameters that fuse the side curb range over the road edges of the site whose map
+    this is (HIL runs); empty when the map is no site's."""
+    site = site_of_map(map_file)
+    return {"use_curb_range": True, "curb_site": site} if site else {}

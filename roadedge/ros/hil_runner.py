@@ -35,6 +35,7 @@ from rosgraph_msgs.msg import Clock
 
 from roadedge import topics
 from roadedge.config import ConfigError
+from roadedge.localization.curb import curb_aid_params, site_of_map
 from roadedge.localization.geodesy import yaw_of_quaternion
 from roadedge.profiles import PACKAGE_ROOT
 from roadedge.ros import node as node_base
@@ -179,6 +180,8 @@ RECORDED_TOPICS = tuple(
         topics.GROUND_TRUTH,
         topics.HIL_ACTORS,
         topics.GNSS_FIX,
+        topics.GNSS_VEL,
+        topics.CURB_RANGE,
         topics.IMU,
         topics.VEHICLE_STATUS,
         topics.VEHICLE_COMMAND,
@@ -392,7 +395,7 @@ def vehicle_processing(scenario: Scenario) -> dict[str, NodeSpec]:
         else {}
     )
     return {
-        "localization": NodeSpec("localization", geodetic),
+        "localization": NodeSpec("localization", {**geodetic, **curb_aid_params(scenario.map.file)}),
         "planner": NodeSpec(
             "planner",
             {
@@ -431,6 +434,12 @@ def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
             {"initial_x": pose.x, "initial_y": pose.y, "initial_yaw": pose.yaw, "status_rate": 50.0},
         ),
         NodeSpec("gnss_emulator", {"link": gnss_link, "seed": scenario.seed, **geodetic}),
+        # the side curb range sensor over the road edges of the scenario's site map
+        *[
+            NodeSpec("curb_sensor", {"site": s, "seed": scenario.seed})
+            for s in [site_of_map(scenario.map.file)]
+            if s
+        ],
         NodeSpec(
             "equipment_modbus_slave",
             {"links": [str(ctx.run_dir / "mb-slave"), str(ctx.run_dir / "mb-master")]},

@@ -1,17 +1,25 @@
-"""Replay benchmark: speed factor and determinism of a deterministic replay, CPU and RSS of a stack.
+"""Replay benchmark: speed factor and determinism of the deterministic replay of a 60 s drive through
+the vehicle stack, and CPU and RSS of the whole vehicle stack at nominal rates.
 
-    tools/with_env.sh python bench/replay.py [--duration 60] [--inputs BAG] [--graph slice|PROFILE]
-                                            [--stack vehicle] [--feed hil] [--stack-seconds 8]
+    tools/with_env.sh python bench/replay.py [--scenario demo_sweep_intersection] [--duration 60]
+        [--inputs BAG | --record] [--graph stack|slice|PROFILE] [--stack vehicle] [--feed hil]
+        [--stack-seconds 6]
 
-1. Replay speed: a ``--duration`` s input bag (default: a synthetic drive - target speeds on
-   control/target_speed at 10 Hz - or ``--inputs`` a recorded one) is replayed twice, message by
-   message with /clock steps at ``--clock-hz``, through an in-process graph (``slice``: chassis
-   emulator + speed controller; or a profile's nodes), recording its outputs. speed_factor = bag
-   seconds / wall seconds of the replay; identical = the two output bags compare equal (exact,
-   receive times included).
-2. Stack load: ``roadedge run <stack>`` (with ``roadedge run <feed>`` feeding it, e.g. the HIL
-   emulators) for ``--stack-seconds`` s at nominal rates; CPU (cores, averaged after start-up) and
-   peak RSS of the stack process.
+1. Inputs: a ``--duration`` s HIL run of ``--scenario`` (the demo: sweeping a curb route through a
+   signalised intersection with an RSU, SPaT, MAP, objects), recorded by the runner. The run is kept in
+   out/bench/<scenario>_<duration>s/ and reused by later runs (``--record`` makes a new one; the first
+   run takes a minute longer); ``--inputs`` names another run's bag.
+2. Replay speed (``--graph stack``): the run's recorded inputs (GNSS fix and velocity, curb range,
+   vehicle and equipment status, objects, V2X) are replayed twice, message by message with /clock
+   steps of 20 ms, through localization, planner and controller composed as in the run
+   (``roadedge regress``'s replay), recording their outputs. speed_factor = bag seconds / wall seconds
+   of the playback (the graph's start-up, ~2 s of imports and map loading, is printed apart);
+   identical = the two output bags compare equal (exact, receive times included).
+   ``--graph slice`` replays a synthetic drive of target speeds through chassis emulator + speed
+   controller (the first vertical slice), ``--graph PROFILE`` through a profile's nodes.
+3. Stack load: ``roadedge run <stack> --params-file config/hil/vehicle_on_rig.yaml`` fed by
+   ``roadedge run <feed>`` (the rig's emulators on their wire protocols) for ``--stack-seconds`` s at
+   nominal rates; CPU (cores, averaged after start-up) and peak RSS of the stack process.
 
 Ends with one line: RESULT speed_factor=<x> identical=<true|false> cpu_cores=<x> rss_mb=<x>
 """
@@ -31,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from roadedge import local_dds
+from roadedge.bag.replay import BagSource
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,12 +85,73 @@ def graph_factory(name: str) -> Any:
     return lambda context: create_nodes(profile, use_sim_time=True, context=context)
 
 
+def scenario_inputs(args: argparse.Namespace) -> Path:
+    """A HIL run of the scenario (its first ``duration`` s), kept for later benchmark runs."""
+    import dataclasses
+
+    from roadedge.ros.hil_runner import run_scenario
+    from roadedge.scenario.schema import load_scenario, scenario_dir
+
+    scenario = load_scenario(scenario_dir() / f"{args.scenario}.yaml")
+    scenario = dataclasses.replace(scenario, duration=min(args.duration, scenario.duration))
+    run_dir = ROOT / "out" / "bench" / f"{scenario.name}_{scenario.duration:g}s"
+    bag = run_dir / "bag"
+    if args.record or not (bag / "metadata.yaml").is_file():
+        print(f"recording the inputs: {scenario.name} on the HIL rig, {scenario.duration:g} s", flush=True)
+        started = time.perf_counter()
+        result = run_scenario(scenario, run_dir, report=False)
+        print(f"  recorded {result.bag} in {time.perf_counter() - started:.1f} s", flush=True)
+    else:
+        print(f"inputs: {bag} (a HIL run of {scenario.name} kept from before; --record for a new one)")
+    return bag
+
+
+def stack_replay_bench(args: argparse.Namespace, work: Path) -> tuple[float, bool, str]:
+    """The run's inputs through localization, planner and controller, twice (roadedge regress's replay)."""
+    from roadedge_nodes.recorder import replay_scenario
+
+    from roadedge.bag.golden import REPLAY_OUTPUTS
+    from roadedge.bag.regression import compare_bags
+    from roadedge.scenario.schema import load_scenario, scenario_dir
+
+    scenario = load_scenario(scenario_dir() / f"{args.scenario}.yaml")
+    inputs = args.inputs or scenario_inputs(args)
+    factors, cpu_factors, outs = [], [], []
+    for k in range(2):
+        out = work / f"outputs{k}"
+        started, cpu0 = time.perf_counter(), time.process_time()
+        run = replay_scenario(inputs, scenario, out, REPLAY_OUTPUTS)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+        play = run.stats.wall_seconds
+        factors.append(run.stats.bag_seconds / play)
+        cpu_factors.append(run.stats.bag_seconds / cpu)
+        outs.append(out)
+        print(
+            f"replay {k + 1}: {run.stats.messages} inputs, {run.stats.clock_ticks} clock steps, "
+            f"{run.stats.bag_seconds:.1f} s of bag: playback {play:.2f} s wall = {factors[-1]:.1f}x "
+            f"(with the graph's start-up {wall:.2f} s = {run.stats.bag_seconds / wall:.1f}x; "
+            f"process CPU {cpu:.2f} s); {sum(run.outputs.values())} outputs",
+            flush=True,
+        )
+        if k == 0:
+            print(f"  inputs: {', '.join(run.inputs)}")
+    with BagSource(outs[0]) as first:
+        present = [t for t in REPLAY_OUTPUTS if t in first.topics]
+    comparison = compare_bags(outs[0], outs[1], present, compare_time=True)
+    print(
+        f"speed per CPU second (bag s / process CPU s incl. start-up, independent of other load): "
+        f"{sum(cpu_factors) / len(cpu_factors):.1f}x; load average {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} cores"
+    )
+    return sum(factors) / len(factors), comparison.passed, comparison.summary()
+
+
 def replay_bench(args: argparse.Namespace, work: Path) -> tuple[float, bool, str]:
     from roadedge_nodes.recorder import play_through
 
     from roadedge.bag.recorder import BagRecorder
     from roadedge.bag.regression import compare_bags
-    from roadedge.bag.replay import BagSource, PlayOptions
+    from roadedge.bag.replay import PlayOptions
 
     inputs = args.inputs or synthetic_inputs(work / "inputs", args.duration)
     factors = []
@@ -151,8 +221,9 @@ def stack_bench(args: argparse.Namespace) -> tuple[float, float]:
                     [*cmd, args.feed], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
                 )
             )
+        params = ["--params-file", str(args.stack_params)] if args.stack_params else []
         stack = subprocess.Popen(
-            [*cmd, args.stack], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [*cmd, args.stack, *params], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         procs.append(stack)
         ps = psutil.Process(stack.pid)
@@ -183,20 +254,30 @@ def stack_bench(args: argparse.Namespace) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=float, default=60.0, help="s of drive to replay")
-    p.add_argument("--inputs", type=Path, default=None, help="input bag (default: synthetic drive)")
-    p.add_argument("--graph", default="slice", help="graph under test: slice or a profile name")
+    p.add_argument("--scenario", default="demo_sweep_intersection", help="HIL scenario of the drive")
+    p.add_argument("--inputs", type=Path, default=None, help="input bag (default: a HIL run of the scenario)")
+    p.add_argument("--record", action="store_true", help="record the scenario's inputs again")
+    p.add_argument(
+        "--graph", default="stack", help="graph under test: stack (the vehicle's), slice, or a profile name"
+    )
     p.add_argument("--outputs", nargs="+", default=["/vehicle/status", "/vehicle/command"])
-    p.add_argument("--clock-hz", type=float, default=100.0, help="/clock steps per s of bag time")
+    p.add_argument("--clock-hz", type=float, default=100.0, help="/clock steps per s of bag time (slice)")
     p.add_argument("--stack", default="vehicle", help="profile whose CPU and RSS are measured ('' to skip)")
+    p.add_argument(
+        "--stack-params",
+        default=str(ROOT / "config" / "hil" / "vehicle_on_rig.yaml"),
+        help="deployment parameters of the stack ('' for the profile's)",
+    )
     p.add_argument("--feed", default="hil", help="profile run alongside to feed the stack ('' for none)")
-    p.add_argument("--stack-seconds", type=float, default=8.0)
+    p.add_argument("--stack-seconds", type=float, default=6.0)
     p.add_argument("--warmup", type=float, default=3.0)
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="roadedge-bench-"))
     speed, identical, cpu, rss = math.nan, False, math.nan, math.nan
     try:
         print(io_bench(work), flush=True)
-        speed, identical, summary = replay_bench(args, work)
+        bench = stack_replay_bench if args.graph == "stack" else replay_bench
+        speed, identical, summary = bench(args, work)
         print(summary)
         if args.stack:
             try:

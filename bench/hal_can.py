@@ -198,7 +198,7 @@ def main() -> int:
     window = (time.monotonic(), time.monotonic() + args.jitter_seconds)
     time.sleep(args.jitter_seconds)
     tap, hub.tap = hub.tap, None
-    stamps = [t for t, f in ecu.command_log[start:] if not is_stop(f)]
+    stamps = [t for t, _ in ecu.command_log[start:]]  # stop frames keep the cadence too
     intervals = [(b - a) * 1e3 for a, b in itertools.pairwise(stamps)]
     ecu_jitter = [abs(i - 20.0) for i in intervals]
     bus_stamps = [t for t, frame in tap if int.from_bytes(frame[6:10], "little") == drive_id]

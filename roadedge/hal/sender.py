@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -242,6 +243,9 @@ def serve(conn: Connection) -> int:
     # The whole process (every thread it starts from here on) at SCHED_FIFO: no thread of it
     # can hold the GIL while preempted by ordinary work on the machine.
     realtime = apply_realtime(config.realtime_priority)
+    if realtime.startswith("SCHED_FIFO"):
+        # every thread here is SCHED_FIFO (none can sit preempted on the GIL): hand it on quickly
+        sys.setswitchinterval(0.0005)
     runtime = ChassisRuntime(
         CanMap(config.map_path),
         lambda: open_bus(config.bus),
@@ -260,8 +264,8 @@ def serve(conn: Connection) -> int:
     done = threading.Event()
 
     def publish() -> None:
-        # one snapshot per cycle, on the sender's cadence
-        next_time = time.monotonic()
+        # one snapshot per cycle, half a cycle away from the sender's deadlines (no GIL contention)
+        next_time = time.monotonic() + runtime.cycle_s / 2
         while not done.is_set():
             send(("snapshot", runtime.snapshot()))
             next_time += runtime.cycle_s
@@ -301,6 +305,11 @@ def serve(conn: Connection) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The node decides when the sender stops (after its stop frames): a Ctrl-C to the process
+    # group or the SIGTERM that systemd sends every process of the unit leaves it to the node;
+    # if the node dies instead, its end of the link closes and the sender stops the chassis.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not args[0].isdigit():
         print("usage: python -m roadedge.hal.sender FD (started by chassis_hal)", file=sys.stderr)

@@ -8,6 +8,7 @@ injected through roadedge_msgs/srv/InjectFault end in a controlled stop and a di
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,21 @@ from roadedge.ros.qos import qos_for
 pytestmark = pytest.mark.dds
 
 
-def write_params(tmp_path: Path) -> Path:
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write_params(tmp_path: Path, transport: str = "pty") -> Path:
+    """The rig's CAN hub on ptys, or on loopback TCP (``socket``); the HAL's sender SCHED_FIFO 5."""
     links = [str(tmp_path / "can-ecu"), str(tmp_path / "can-hal")]
+    if transport == "socket":
+        links = [f"socket://127.0.0.1:{free_port()}" for _ in range(2)]
+    hal = {"can_interface": "serial", "can_channel": links[1], "realtime_priority": 5}
     params = {
         "chassis_ecu": {"ros__parameters": {"can_interface": "serial", "hub_links": links}},
-        "chassis_hal": {"ros__parameters": {"can_interface": "serial", "can_channel": links[1]}},
+        "chassis_hal": {"ros__parameters": hal},
         "speed_controller": {"ros__parameters": {"target_speed": 1.5}},
     }
     path = tmp_path / "params.yaml"
@@ -77,6 +88,11 @@ def test_closed_loop_equipment_and_faults_across_processes(ros, node_process, tm
         "speed 1.5 m/s in drive with autonomy enabled",
     )
     assert abs(truth[-1].twist.twist.linear.x - status[-1].speed) < 0.2
+    # the sender's SCHED_FIFO: applied, or refused with what to grant - a diagnostic either way
+    realtime = [s for a in diagnostics for s in a.status if s.name.endswith("chassis_hal: realtime")]
+    assert realtime, "a realtime diagnostic"
+    message = realtime[-1].message
+    assert message == "SCHED_FIFO 5" or (message.startswith("refused") and "LimitRTPRIO=5" in message)
 
     # work equipment on CAN: command reaches the emulated upper body, status comes back
     pub = ros.node.create_publisher(

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.dds
 
 
 def test_remote_stop_stops_the_vehicle_and_release_resumes(ros, node_process, tmp_path: Path) -> None:
-    params = write_params(tmp_path)
+    params = write_params(tmp_path, transport="socket")  # the rig's loopback TCP CAN hub
     status = ros.collect(VehicleStatus, topics.VEHICLE_STATUS.name)
     diagnostics = ros.collect(DiagnosticArray, topics.DIAGNOSTICS.name)
     stop_pub = ros.node.create_publisher(

@@ -18,8 +18,10 @@ rclpy. ``replay_main`` is the ``roadedge replay`` command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import math
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -118,11 +120,60 @@ class BagSource:
                 )
             else:
                 self.topics[conn.topic] = BagTopic(conn.topic, conn.msgtype, conn.msgcount, qos, fmt)
+        self._mcap_files = self._mismatched_mcap_channels()
         for topic in self.topics.values():
             if topic.serialization_format != "cdr":
                 raise BagError(
                     f"bag {self.path}: topic {topic.name} uses {topic.serialization_format!r}, not cdr"
                 )
+
+    def _mismatched_mcap_channels(self) -> list[Path]:
+        """Storage files to read directly, where rosbags would read no message of a topic.
+
+        rosbags pairs the topics of metadata.yaml with those of the storage files by name, type and
+        offered QoS. Older rosbag2 wrote "unset" QoS durations differently in the two places (the
+        Foxy-era talker bags of rosbag2's own tests: deadline 0 in metadata.yaml, 2147483647 s in
+        the MCAP channels and the sqlite3 topics table): rosbags then reads nothing. Such bags are
+        read directly (mcap package, sqlite3), topics matched by name."""
+        inner = getattr(self._reader, "storage", None)
+        storages = getattr(inner, "storages", None)
+        if not storages:
+            return []
+        stored = [(c.topic, c.msgtype, c.ext) for storage in storages for c in storage.connections]
+        unmatched = [
+            conn.topic
+            for conn in self._reader.connections
+            if conn.msgcount
+            and not any(t == conn.topic and m == conn.msgtype and e == conn.ext for t, m, e in stored)
+        ]
+        if not unmatched:
+            return []
+        return sorted(f for f in self.path.iterdir() if f.suffix in (".mcap", ".db3"))
+
+    def _mcap_messages(self, wanted: set[str], start_ns: int | None, stop_ns: int | None) -> Iterator[Any]:
+        from mcap.reader import make_reader
+
+        for file in self._mcap_files:
+            if file.suffix == ".mcap":
+                with file.open("rb") as stream:
+                    for _schema, channel, message in make_reader(stream).iter_messages(
+                        topics=sorted(wanted), start_time=start_ns, end_time=stop_ns, log_time_order=True
+                    ):
+                        yield channel.topic, int(message.log_time), message.data
+                continue
+            with contextlib.closing(sqlite3.connect(f"file:{file}?mode=ro", uri=True)) as db:
+                names = dict(db.execute("SELECT id, name FROM topics").fetchall())
+                rows = db.execute(
+                    "SELECT topic_id, timestamp, data FROM messages WHERE timestamp >= ? AND timestamp < ? "
+                    "ORDER BY timestamp, id",
+                    (
+                        start_ns if start_ns is not None else -(2**63),
+                        stop_ns if stop_ns is not None else 2**63 - 1,
+                    ),
+                )
+                for topic_id, timestamp, data in rows:
+                    if names.get(topic_id) in wanted:
+                        yield names[topic_id], int(timestamp), data
 
     def __enter__(self) -> BagSource:
         return self
@@ -185,6 +236,12 @@ class BagSource:
             return
         count = 0
         try:
+            if self._mcap_files:
+                for topic, timestamp, data in self._mcap_messages(wanted, start_ns, stop_ns):
+                    count += 1
+                    msgtype = self.topics[topic].msgtype
+                    yield BagMessage(remap.get(topic, topic), topic, msgtype, timestamp, bytes(data))
+                return
             for conn, timestamp, data in self._reader.messages(
                 connections=conns, start=start_ns, stop=stop_ns
             ):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from bagdata import TOPICS, make, serialized
 from jazzy_bag import qos_yaml, write_jazzy_bag
 from rclpy.serialization import deserialize_message
@@ -268,3 +269,32 @@ def test_loop_replays_again_and_stops_on_request(jazzy_bag: Path) -> None:
     with BagSource(jazzy_bag) as source:
         empty = Player(source, ListSink(), PlayOptions(loop=True, start_offset=100.0)).run()
     assert empty.messages == 0
+
+
+def test_metadata_qos_other_than_storage_qos(jazzy_bag: Path) -> None:
+    """Older rosbag2 wrote "unset" QoS durations differently in metadata.yaml and in the storage files
+    (the Foxy-era talker bags of rosbag2's own tests: deadline 0 in metadata.yaml, 2147483647 s in the
+    MCAP channels and the sqlite3 topics table), and listed the topics in another order: rosbags reads
+    no message of such a bag. Every message is still read, on its own topic."""
+    meta_path = jazzy_bag / "metadata.yaml"
+    meta = yaml.safe_load(meta_path.read_text())
+    info = meta["rosbag2_bagfile_information"]
+    info["topics_with_message_count"].reverse()
+    for topic in info["topics_with_message_count"]:
+        qos = topic["topic_metadata"]["offered_qos_profiles"]  # a list since Iron, a YAML string before
+        qos = yaml.safe_load(qos) if isinstance(qos, str) else qos
+        qos[0]["deadline"] = {"sec": 0, "nsec": 0}
+        topic["topic_metadata"]["offered_qos_profiles"] = qos
+    meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
+    with BagSource(jazzy_bag) as source:
+        assert source.check() == 32
+        msgs = list(source.messages())
+        assert [m.timestamp_ns for m in msgs] == sorted(m.timestamp_ns for m in msgs)
+        chatter = [deserialize_message(m.data, String).data for m in msgs if m.topic == "/chatter"]
+        assert chatter == [make("/chatter", i).data for i in range(21)]
+        spats = [deserialize_message(m.data, Spat) for m in msgs if m.topic == "/v2x/rx/spat"]
+        assert spats == [make("/v2x/rx/spat", i) for i in range(11)]
+        window = list(
+            source.messages(["/chatter"], start_ns=msgs[5].timestamp_ns, stop_ns=msgs[9].timestamp_ns)
+        )
+        assert window and all(msgs[5].timestamp_ns <= m.timestamp_ns < msgs[9].timestamp_ns for m in window)

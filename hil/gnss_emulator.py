@@ -330,6 +330,9 @@ def standalone_main(argv: list[str] | None = None) -> int:
         o_start, o_len = (float(v) for v in args.outage.split(","))
         outages = (Outage(o_start, o_start + o_len),)
     unplug = tuple(float(v) for v in args.unplug.split(",")) if args.unplug else (-1.0, 0.0)
+    # Epochs on the UTC grid of the host clock, as a receiver's are on GNSS time: t = 0 is a whole second.
+    wall = dt.datetime.now(dt.timezone.utc)
+    start = time.monotonic() - wall.microsecond * 1e-6
     cfg = GnssEmulatorConfig(
         origin=GeodeticOrigin(lat, lon, h),
         antenna=LeverArm(ax, ay, az),
@@ -338,7 +341,7 @@ def standalone_main(argv: list[str] | None = None) -> int:
         outages=outages,
         garbage_probability=args.garbage,
         seed=args.seed,
-        utc_start=dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+        utc_start=wall.replace(microsecond=0),
     )
     emulator = GnssEmulator(cfg)
     port = PtyPort(args.link)
@@ -353,8 +356,7 @@ def standalone_main(argv: list[str] | None = None) -> int:
     plant = VehiclePlant()
     pose = {"t": 0.0, "x": 0.0, "y": 0.0, "yaw": 0.0, "speed": 0.0}
     period = 1.0 / cfg.rate
-    start = time.monotonic()
-    next_tick = start
+    next_tick = start + period * math.ceil((time.monotonic() - start) / period)
     stdin_buf = b""
     try:
         while True:

@@ -7,12 +7,14 @@
   QoS of roadedge's topic table, so early and latched messages are not missed.
 - :class:`RclpySink`: the replay player's publishers (raw bytes, QoS from the bag's offered
   profiles) and ``/clock``.
-- :class:`Stepper`: the deterministic-replay handshake for an in-process graph: after each
-  published input, run the executor's ready callbacks until none is left (every subscriber has
-  taken the input and everything it triggered - timers on the new /clock, outputs, their
-  subscribers - has run). Fast DDS delivers intra-process samples synchronously, so "no ready
-  callback" means "processed".
-- ``record(...)`` and ``play(...)``: what ``roadedge record`` / ``roadedge replay`` run.
+- :func:`play_through`: the deterministic replay of an in-process graph: after each published
+  input, run the ready callbacks until none is left (``DirectStepper`` of
+  ``roadedge/ros/stepping.py``: every subscriber has taken the input and everything it triggered -
+  timers on the new /clock, outputs, their subscribers - has run). Fast DDS delivers intra-process
+  samples synchronously, so "nothing ready" means "processed".
+- ``record(...)`` and ``play(...)``: what ``roadedge record`` / ``roadedge replay`` run;
+  :func:`replay_scenario`: what ``roadedge regress`` replays (a HIL run's inputs through
+  localization, planner and controller).
 """
 
 from __future__ import annotations

@@ -9,8 +9,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from rclpy.serialization import serialize_message
+from std_msgs.msg import String
 
 from roadedge.bag import golden
+from roadedge.bag.recorder import BagRecorder
 from roadedge.bag.regression import default_golden, regress
 from roadedge.scenario.schema import load_scenario, scenario_dir
 
@@ -61,3 +64,19 @@ def test_golden_comparison_names_the_cells_that_changed(tmp_path: Path) -> None:
     assert golden.compare_summaries(
         committed, golden.read_summary(committed.write(tmp_path / "same.csv"))
     ).passed
+
+
+def test_regress_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from roadedge.bag.regression import regress_main
+
+    assert regress_main(["no_such_scenario"]) == 2
+    assert "no_such_scenario" in capsys.readouterr().err
+    assert regress_main(["demo_sweep_intersection", "--duration", "1000"]) == 2
+    assert "--duration must be in" in capsys.readouterr().err
+    not_a_run = tmp_path / "bag"
+    with BagRecorder(not_a_run) as bag:
+        bag.add_topic("/chatter", "std_msgs/msg/String")
+        bag.write("/chatter", 1_000_000_000, bytes(serialize_message(String(data="hi"))))
+    args = ["demo_sweep_intersection", "--bag", str(not_a_run), "--out", str(tmp_path / "o")]
+    assert regress_main(args) == 2
+    assert "not a run of the vehicle stack" in capsys.readouterr().err

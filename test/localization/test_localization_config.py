@@ -19,6 +19,7 @@ def test_sweeper_and_hil_files_validate() -> None:
     sweeper = ROOT / "config/localization/sweeper.yaml"
     rx = load_node_parameters(sweeper, "gnss_receiver", GnssReceiverConfig)
     assert rx.port == "/dev/ttyUSB0" and rx.baudrate == 115200
+    assert rx.stamp_source == "receiver" and rx.velocity_sigma == 0.05
     loc = load_node_parameters(sweeper, "localization", LocalizationConfig)
     origin = map_origin(loc)  # the planning map's site origin
     assert (origin.latitude, origin.longitude, origin.altitude) == (31.2304, 121.4737, 4.0)

@@ -6,8 +6,10 @@ executor, normal scheduling) with its sender in a process of its own at SCHED_FI
 on a vehicle: ``LimitRTPRIO=20`` in its systemd unit). A 50 Hz VehicleCommand publisher
 (the controller's stand-in) shares the node's process and executor, so the executor is as
 busy as on the vehicle. The HIL rig (CAN hub + chassis ECU emulator) runs in this process
-at SCHED_FIFO ``--rig-priority``, as a rig should, so that it measures the HAL and not
-itself. They talk CAN (python-can ``serial`` framing) through the loopback TCP hub
+at SCHED_FIFO ``--rig-priority`` 10: above everything else on the machine, so that it
+measures the HAL and not itself, and below the sender, which it must not preempt (a real
+ECU is other hardware; at 30 the rig's reaction to each frame delayed the sender by up to
+4 ms). They talk CAN (python-can ``serial`` framing) through the loopback TCP hub
 (``--transport socket``, default) or the pty hub (``--transport pty``: the kernel's tty
 workqueue, at normal priority, adds tens of ms on a loaded machine; see roadedge/hal/bus.py).
 
@@ -136,7 +138,7 @@ def main() -> int:
         "--realtime-priority", type=int, default=20, help="chassis_hal realtime_priority (0: normal)"
     )
     parser.add_argument(
-        "--rig-priority", type=int, default=30, help="SCHED_FIFO of the rig (hub + ECU emulator); 0: normal"
+        "--rig-priority", type=int, default=10, help="SCHED_FIFO of the rig (hub + ECU emulator); 0: normal"
     )
     parser.add_argument("--histogram", action="store_true", help="print the intervals off by > 2 ms")
     args = parser.parse_args()

@@ -25,7 +25,9 @@ frames and exits. The sender's process is started with the node's interpreter
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import gc
 import itertools
 import os
 import signal
@@ -235,6 +237,9 @@ def serve(conn: Connection) -> int:
     """Run the chassis runtime for the node at the other end of ``conn`` until told to stop."""
     config: SenderConfig = conn.recv()
     send_lock = threading.Lock()
+    # Only the publisher thread and this one write to the node: the sender and receiver threads
+    # queue their events and never wait on a node that is slow to read.
+    events: collections.deque[tuple[str, str]] = collections.deque(maxlen=1000)
 
     def send(msg: tuple[Any, ...]) -> None:
         with contextlib.suppress(OSError, ValueError), send_lock:
@@ -250,7 +255,7 @@ def serve(conn: Connection) -> int:
         CanMap(config.map_path),
         lambda: open_bus(config.bus),
         config.limits,
-        on_event=lambda kind, text: send(("event", kind, text)),
+        on_event=lambda kind, text: events.append((kind, text)),  # sent by the publisher
         reconnect_s=config.reconnect_s,
         equipment_timeout_s=config.equipment_timeout_s,
     )
@@ -260,13 +265,22 @@ def serve(conn: Connection) -> int:
     if config.tx_log:
         runtime.tx_log = []
     runtime.start()
+    # What exists now lives as long as the process: keep the cyclic garbage collector off it, so
+    # that a collection (which holds the GIL) only walks the few objects made per cycle.
+    gc.collect()
+    gc.freeze()
     send(("ready", realtime))
     done = threading.Event()
+
+    def flush_events() -> None:
+        while events:
+            send(("event", *events.popleft()))
 
     def publish() -> None:
         # one snapshot per cycle, half a cycle away from the sender's deadlines (no GIL contention)
         next_time = time.monotonic() + runtime.cycle_s / 2
         while not done.is_set():
+            flush_events()
             send(("snapshot", runtime.snapshot()))
             next_time += runtime.cycle_s
             done.wait(max(0.0, next_time - time.monotonic()))
@@ -297,6 +311,7 @@ def serve(conn: Connection) -> int:
     runtime.stop(send_stop=send_stop)
     done.set()
     publisher.join(timeout=1.0)
+    flush_events()
     if runtime.tx_log is not None:
         send(("tx_log", runtime.tx_log, runtime.wake_log))
     send(("snapshot", runtime.snapshot()))

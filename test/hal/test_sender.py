@@ -127,11 +127,11 @@ def test_unplugged_socket_link_is_detected_and_reconnected(
     sender = make_sender(reconnect_s=0.1)
     drive(sender, rig)
     rig.ecu.inject("unplug", True)
-    assert wait_for(lambda: "bus_down" in sender.snapshot().faults, 3.0)
-    assert wait_for(rig.ecu.standstill, 6.0)
+    assert wait_for(lambda: "bus_down" in sender.snapshot().faults and not sender.connected, 3.0)
     rig.ecu.inject("unplug", False)
     assert wait_for(lambda: sender.connected and sender.snapshot().reconnects >= 1, 5.0)
-    drive(sender, rig, until=0.3)
+    frames = sender.snapshot().rx_frames
+    assert wait_for(lambda: sender.snapshot().rx_frames > frames + 10, 3.0)  # status flows again
 
 
 def _without_realtime_rights() -> None:

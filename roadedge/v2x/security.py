@@ -73,8 +73,8 @@ class Verdict(IntEnum):
     NOT_CHECKED = 0
     VERIFIED = 1
     UNSIGNED = 2
-    #: signed, signature not checked: verify on demand found the message not relevant. Not in
-    #: V2xHeader's constants yet (needed: VERDICT_UNVERIFIED = 3); consumers must not act on it.
+    #: signed, signature not checked: verify on demand found the message not relevant; consumers
+    #: that act on V2X must not act on it.
     UNVERIFIED = 3
 
 

@@ -23,6 +23,11 @@ def _emergency_bsm(node: Any, sender: str, verdict: int) -> Bsm:
     return bsm
 
 
+def test_security_verdicts_are_the_interface_constants() -> None:
+    for verdict in Verdict:
+        assert getattr(V2xHeader, f"VERDICT_{verdict.name}") == verdict.value
+
+
 def test_planner_ignores_unverified_v2x_messages(ros: Any) -> None:
     from roadedge_nodes.planner import PlannerNode
 

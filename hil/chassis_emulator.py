@@ -77,6 +77,7 @@ class ChassisEmulator(RoadedgeNode[ChassisEmulatorConfig]):
         )
         self.plant.reset(c.initial_x, c.initial_y, c.initial_yaw)
         self._command = PlantCommand()
+        self._body_command = VehicleCommand()  # mode and lights, reported back in the status
         self._last_command_time: float | None = None
         self._last_step: float | None = None
         self._timeouts = 0
@@ -105,6 +106,7 @@ class ChassisEmulator(RoadedgeNode[ChassisEmulatorConfig]):
         if self.link_lost:
             return
         self._command = plant_command(msg)
+        self._body_command = msg
         self._last_command_time = self.now_s()
 
     def _fresh_command(self, now: float) -> PlantCommand:
@@ -112,6 +114,7 @@ class ChassisEmulator(RoadedgeNode[ChassisEmulatorConfig]):
             if self._command.enable:
                 self._timeouts += 1
             self._command = PlantCommand()  # the ECU drops autonomy: controlled stop
+            self._body_command = VehicleCommand()
         return self._command
 
     def _step(self) -> None:
@@ -136,9 +139,16 @@ class ChassisEmulator(RoadedgeNode[ChassisEmulatorConfig]):
         status.steering_angle = s.steering_angle
         status.yaw_rate = s.yaw_rate
         status.gear = VehicleStatus.GEAR_DRIVE if self._command.enable else VehicleStatus.GEAR_NEUTRAL
+        # the mode and lights the command asked for, as the CAN ECU emulator reports them back (the OBU's
+        # "at work" BSM reads the sweeping mode and the beacon from here)
+        cmd = self._body_command
         status.drive_mode = (
-            VehicleStatus.MODE_AUTONOMOUS if self._command.enable else VehicleStatus.MODE_MANUAL
+            (cmd.drive_mode or VehicleStatus.MODE_AUTONOMOUS)
+            if self._command.enable
+            else VehicleStatus.MODE_MANUAL
         )
+        status.beacon_light_on = cmd.beacon_light == VehicleCommand.LIGHT_ON
+        status.hazard_lights_on = cmd.hazard_lights == VehicleCommand.LIGHT_ON
         status.autonomy_enabled = self._command.enable
         status.emergency_stop_active = self._command.emergency_stop
         status.battery_soc = self.config.battery_soc

@@ -26,6 +26,7 @@ from roadedge_msgs.msg import (
     WorkEquipmentStatus,
 )
 from roadedge_msgs.srv import CancelTask, StartSweepTask
+from std_msgs.msg import String
 
 from roadedge import topics
 from roadedge.config import ConfigError, param
@@ -38,6 +39,7 @@ from roadedge.planning.sweeping import CurbSegmentSpec, SweepParams, SweepTaskSp
 from roadedge.planning.tasks import route_from_path, sweep_task_from_curb_line
 from roadedge.planning.v2x_link import PhaseSignal, PhaseStep, V2xLink
 from roadedge.ros.node import RoadedgeNode, make_main
+from roadedge.v2x.work_zone import working_vehicle
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,9 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
         self.subscription(topics.V2X_RX_BSM, verified_only(self._on_bsm))
         self.subscription(topics.V2X_RX_RSM, verified_only(self._on_rsm))
         self.subscription(topics.V2X_RX_RSI, verified_only(self._on_rsi))
+        self._own_work_zones = 0  # RSI events ignored because they are this vehicle's own work zone
+        self._own_station_id = ""  # from v2x_obu: RSI work zones around this vehicle are not obstacles to it
+        self.subscription(topics.V2X_STATION_ID, self._on_station_id)
         self.create_service(StartSweepTask, "planning/start_sweep_task", self._on_start)
         self.create_service(CancelTask, "planning/cancel_task", self._on_cancel)
         self.create_timer(1.0 / c.rate, self._tick)
@@ -326,6 +331,16 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
             )
         self._rsm[msg.v2x.sender_id] = (self.now_s(), out)
 
+    def _on_station_id(self, msg: String) -> None:
+        self._own_station_id = msg.data.lower()
+
+    def _is_own_work_zone(self, description: str) -> bool:
+        own = self._own_station_id
+        if own and working_vehicle(description) == own:
+            self._own_work_zones += 1
+            return True
+        return False
+
     def _on_rsi(self, msg: Rsi) -> None:
         g = msg.reference_position
         if not (math.isfinite(g.latitude) and math.isfinite(g.longitude)):
@@ -352,6 +367,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
                 e.description,
             )
             for e in msg.events
+            if not self._is_own_work_zone(e.description)
         ] + [
             bh.RsiZone(
                 f"{msg.v2x.sender_id}:s{s.rts_id}",
@@ -523,6 +539,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
     def _health(self) -> Health:
         p = self._last_plan
         values = {f"dropped_{k}": str(n) for k, n in self._bad.counts.items()}
+        values["own_work_zone_events"] = str(self._own_work_zones)
         if p is None:
             return Health(Level.OK, "idle: no route or task", values)
         values.update(

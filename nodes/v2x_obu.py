@@ -18,6 +18,7 @@ from typing import Any
 from nav_msgs.msg import Odometry
 from roadedge_msgs.msg import Bsm, GeoPoint, VehicleStatus
 from sensor_msgs.msg import NavSatFix, NavSatStatus
+from std_msgs.msg import String
 
 from roadedge import topics
 from roadedge.config import param
@@ -123,6 +124,8 @@ class V2xObu(V2xNodeBase):
         super().__init__(**kwargs)
         c: V2xObuConfig = self.config
         self.station_id = c.station_id.lower() or os.urandom(8).hex()
+        # latched, so that planning can tell the RSU's work zone around this vehicle from others'
+        self.publisher(topics.V2X_STATION_ID).publish(String(data=self.station_id))
         self.msg_count = 0
         self._fix: NavSatFix | None = None
         self._fix_time = -math.inf

@@ -87,6 +87,12 @@ V2X_RX_MAP = _t("v2x/rx/map", "roadedge_msgs/msg/MapData", "v2x", "v2x node -> a
 V2X_RX_SPAT = _t("v2x/rx/spat", "roadedge_msgs/msg/Spat", "v2x", "v2x node -> applications")
 V2X_RX_RSI = _t("v2x/rx/rsi", "roadedge_msgs/msg/Rsi", "v2x", "v2x node -> applications")
 V2X_RX_RSM = _t("v2x/rx/rsm", "roadedge_msgs/msg/Rsm", "v2x", "v2x node -> perception fusion, planner")
+V2X_STATION_ID = _t(
+    "v2x/station_id",
+    "std_msgs/msg/String",
+    "latched",
+    "v2x_obu -> planner (the OBU's own 8-byte temporary id, hex: tells its own RSI work zone from others')",
+)
 V2X_TX_BSM = _t("v2x/tx/bsm", "roadedge_msgs/msg/Bsm", "v2x", "applications -> v2x node")
 V2X_TX_MAP = _t("v2x/tx/map", "roadedge_msgs/msg/MapData", "v2x", "applications -> v2x node")
 V2X_TX_SPAT = _t("v2x/tx/spat", "roadedge_msgs/msg/Spat", "v2x", "applications -> v2x node")

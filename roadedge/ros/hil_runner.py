@@ -194,6 +194,7 @@ RECORDED_TOPICS = tuple(
         topics.V2X_RX_SPAT,
         topics.V2X_RX_RSI,
         topics.V2X_RX_RSM,
+        topics.V2X_STATION_ID,
         topics.TRAJECTORY,
         topics.ADVISORIES,
         topics.TASK_PROGRESS,
@@ -303,6 +304,8 @@ def v2x_rig(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
                     "key_file": f"{pki}/rsu1.key",
                     "map_file": "v2x/maps/demo_intersection.yaml",
                     "spat_name": scenario.name,
+                    # an RSU that sends RSI also announces vehicles at work (the sweeper) as work zones
+                    "work_zone": "rsi" in rsu.broadcasts,
                 },
                 namespace=ROADSIDE_NAMESPACE,
             ),

@@ -18,6 +18,7 @@ into the RSI it broadcasts (one RSI per RSU, because receivers keep one RSI per 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import pymap3d
@@ -29,6 +30,18 @@ SOURCE_DETECTION = 5
 #: CSAE LightbarInUse slowMovingVehicle (what v2x_obu sends while sweeping with the beacon on)
 LIGHTBAR_SLOW_MOVING = 6
 MAX_PATH_POINTS = 32  # CSAE PathPointList SIZE(2..32)
+_VEHICLE_IN_TEXT = re.compile(r"\(([0-9a-f]{16})\)")
+
+
+def describe(text: str, vehicle_id: str, speed_advice: float) -> str:
+    """The event description "<text> (<vehicle id>), limit <speed> m/s"; :func:`working_vehicle` reads it."""
+    return f"{text} ({vehicle_id}), limit {speed_advice:.1f} m/s"
+
+
+def working_vehicle(description: str) -> str | None:
+    """The vehicle id named in a work-zone description made by :func:`describe`, or None."""
+    m = _VEHICLE_IN_TEXT.search(description)
+    return m.group(1) if m else None
 
 
 @dataclass(frozen=True)
@@ -161,7 +174,7 @@ class WorkZoneTracker:
             source=SOURCE_DETECTION,
             position=Point(x=x, y=y, z=0.0),
             radius=p.half_width,
-            description=f"{p.description} ({zone.sender}), limit {p.speed_advice:.1f} m/s",
+            description=describe(p.description, zone.sender, p.speed_advice),
             priority=p.priority,
             reference_paths=[
                 RsiPath(points=[Point(x=a, y=b, z=0.0) for a, b in points], radius=p.half_width)

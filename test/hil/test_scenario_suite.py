@@ -47,6 +47,8 @@ def test_demo_sweep_through_the_intersection(tmp_path: Path) -> None:
     } <= set(names)
     assert result.bag is not None and any(result.bag.glob("*.mcap"))
     assert diag_value(result, "v2x_obu: radio", "accepted_spatFrame") > 0  # SPAT came over the radio
+    # the RSU announced the sweeper at work as an RSI work zone; the sweeper knew it as its own
+    assert diag_value(result, "planner: planning", "own_work_zone_events") > 0
 
 
 def test_red_light_stop_before_the_line(tmp_path: Path) -> None:

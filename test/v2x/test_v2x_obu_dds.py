@@ -16,8 +16,10 @@ from rclpy.parameter import Parameter
 from roadedge_msgs.msg import Bsm, GeoPoint, V2xHeader, VehicleStatus
 from roadedge_nodes.v2x_obu import V2xObu
 from sensor_msgs.msg import NavSatFix, NavSatStatus
+from std_msgs.msg import String
 
 from roadedge import topics
+from roadedge.ros.qos import qos_for
 from roadedge.v2x import pki, security
 from roadedge.v2x.pipeline import Ingest, Outgo
 from roadedge.v2x.security import DEFAULT_AIDS, Certificate, SecurityPolicy, TrustStore, Verifier
@@ -53,6 +55,10 @@ def test_obu_bsm_out_and_frames_in(ros: Any, tmp_path: Path) -> None:
         ros.spin_until(lambda: obu.active, timeout=10.0, what="v2x_obu active")
         assert obu.station is not None and obu.station.link is not None
         obu_port = obu.station.link.local_address[1]
+        # its own id, latched for planning (subscribed after it was published)
+        own_id = ros.collect(String, topics.V2X_STATION_ID.name, qos_for(topics.V2X_STATION_ID))
+        ros.spin_until(lambda: bool(own_id), timeout=10.0, what="the OBU's station id")
+        assert own_id[0].data == "00112233aabbccdd"
 
         fix_pub = ros.node.create_publisher(NavSatFix, topics.LOCALIZATION_GEODETIC.name, 10)
         odom_pub = ros.node.create_publisher(Odometry, topics.ODOMETRY.name, 10)

@@ -45,3 +45,42 @@ def test_planner_ignores_unverified_v2x_messages(ros: Any) -> None:
     finally:
         ros.executor.remove_node(node)
         node.destroy_node()
+
+
+def test_planner_ignores_the_work_zone_around_its_own_vehicle(ros: Any) -> None:
+    """The RSU turns this sweeper's BSMs into an RSI work zone for others; the sweeper itself must not
+    slow down inside it (its own id comes latched from v2x_obu), but a zone around another one counts."""
+    from roadedge_msgs.msg import Rsi, RsiEvent
+    from roadedge_nodes.planner import PlannerNode
+    from std_msgs.msg import String
+
+    from roadedge.v2x.work_zone import describe, working_vehicle
+
+    own, other = "0102030405060708", "a1a2a3a4a5a6a7a8"
+    assert working_vehicle(describe("sanitation vehicle at work", own, 1.5)) == own
+    assert working_vehicle("road works, limit 1.5 m/s") is None
+    node = PlannerNode(context=ros.context, parameter_overrides=[Parameter("rate", value=1.0)])
+    try:
+        ros.add_node(node)
+        ids = ros.node.create_publisher(String, topics.V2X_STATION_ID.name, qos_for(topics.V2X_STATION_ID))
+        ids.publish(String(data=own))  # latched: published before the planner may have matched
+        ros.spin_until(lambda: node._own_station_id == own, what="the own station id taken")
+        rsi = Rsi()
+        rsi.v2x.sender_id = "00000000000000aa"
+        rsi.v2x.security_verdict = V2xHeader.VERDICT_VERIFIED
+        lat, lon, _ = node.frame.to_geodetic(0.0, 0.0, 0.0)
+        rsi.reference_position.latitude, rsi.reference_position.longitude = lat, lon
+        rsi.events = [
+            RsiEvent(rte_id=1, event_type=401, radius=3.0, description=describe("at work", own, 1.5)),
+            RsiEvent(rte_id=2, event_type=401, radius=3.0, description=describe("at work", other, 1.5)),
+        ]
+        pub = ros.node.create_publisher(Rsi, topics.V2X_RX_RSI.name, qos_for(topics.V2X_RX_RSI))
+        ros.wait_for_matched(pub)
+        pub.publish(rsi)
+        ros.spin_until(lambda: "00000000000000aa" in node._rsi, what="the RSI taken")
+        zones = node._rsi["00000000000000aa"][1]
+        assert [z.id for z in zones] == ["00000000000000aa:e2"]
+        assert node._own_work_zones == 1
+    finally:
+        ros.executor.remove_node(node)
+        node.destroy_node()

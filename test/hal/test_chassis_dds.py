@@ -88,9 +88,14 @@ def test_closed_loop_equipment_and_faults_across_processes(ros, node_process, tm
         "speed 1.5 m/s in drive with autonomy enabled",
     )
     assert abs(truth[-1].twist.twist.linear.x - status[-1].speed) < 0.2
+
     # the sender's SCHED_FIFO: applied, or refused with what to grant - a diagnostic either way
-    realtime = [s for a in diagnostics for s in a.status if s.name.endswith("chassis_hal: realtime")]
-    assert realtime, "a realtime diagnostic"
+    # (/diagnostics comes at 1 Hz: wait for it rather than look at what arrived so far)
+    def realtime_reports() -> list:
+        return [s for a in diagnostics for s in a.status if s.name.endswith("chassis_hal: realtime")]
+
+    ros.spin_until(lambda: bool(realtime_reports()), 15.0, "a realtime diagnostic")
+    realtime = realtime_reports()
     message = realtime[-1].message
     assert message == "SCHED_FIFO 5" or (message.startswith("refused") and "LimitRTPRIO=5" in message)
 

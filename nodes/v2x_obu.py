@@ -199,6 +199,8 @@ class V2xObu(V2xNodeBase):
             if st.drive_mode == VehicleStatus.MODE_SWEEPING:
                 bsm.event_flags |= c.sweeping_event_flags
                 bsm.lights_in_use = LIGHTBAR_SLOW_MOVING if st.beacon_light_on else LIGHTBAR_NOT_IN_USE
+                if st.beacon_light_on:  # at work: a slow-moving service vehicle (CSAE ResponseType)
+                    bsm.response_type = Bsm.RESPONSE_SLOW_MOVING
         bsm.length, bsm.width, bsm.height = c.vehicle_length, c.vehicle_width, c.vehicle_height
         bsm.vehicle_class = c.vehicle_class
         return bsm

@@ -117,6 +117,16 @@ LIGHTBAR = (
     "slowMovingVehicle",
     "freqStops",
 )
+#: CSAE ResponseType, in code order (roadedge_msgs/Bsm RESPONSE_*)
+RESPONSE = (
+    "notInUseOrNotEquipped",
+    "emergency",
+    "nonEmergency",
+    "pursuit",
+    "stationary",
+    "slowMoving",
+    "stopAndGoMovement",
+)
 EMERGENCY_RESPONSE = ("emergency", "pursuit")
 
 
@@ -447,6 +457,7 @@ def bsm_from_asn(value: dict[str, Any], now: float | None = None) -> Bsm:
     msg.exterior_lights = bits_to_int(safety.get("lights"))
     emergency = value.get("emergencyExt") or {}
     msg.emergency_vehicle = emergency.get("responseType") in EMERGENCY_RESPONSE
+    msg.response_type = _enum_index(RESPONSE, emergency.get("responseType"))
     msg.siren_in_use = _enum_index(SIREN, emergency.get("sirenUse"))
     msg.lights_in_use = _enum_index(LIGHTBAR, emergency.get("lightsUse"))
     return msg
@@ -495,9 +506,11 @@ def bsm_to_asn(msg: Bsm, now: float | None = None) -> dict[str, Any]:
         if msg.exterior_lights:
             safety["lights"] = int_to_bits(msg.exterior_lights, 9)
         value["safetyExt"] = safety
-    if msg.emergency_vehicle or msg.siren_in_use or msg.lights_in_use:
+    if msg.emergency_vehicle or msg.response_type or msg.siren_in_use or msg.lights_in_use:
         emergency: dict[str, Any] = {}
-        if msg.emergency_vehicle:
+        if 0 < msg.response_type < len(RESPONSE):
+            emergency["responseType"] = RESPONSE[msg.response_type]
+        elif msg.emergency_vehicle:  # set by a producer that only knows yes/no
             emergency["responseType"] = "emergency"
         if msg.siren_in_use:
             emergency["sirenUse"] = _enum_name(SIREN, msg.siren_in_use)

@@ -116,6 +116,7 @@ def test_obu_bsm_out_and_frames_in(ros: Any, tmp_path: Path) -> None:
         assert bsm.transmission == Bsm.TRANSMISSION_FORWARD
         assert bsm.event_flags & Bsm.EVENT_HAZARD_LIGHTS
         assert bsm.lights_in_use == 6  # slowMovingVehicle: sweeping with the beacon on
+        assert bsm.response_type == Bsm.RESPONSE_SLOW_MOVING and not bsm.emergency_vehicle
         assert bsm.vehicle_class == 71 and bsm.length == pytest.approx(5.6)
         assert verifier.counter.total() == 0
 

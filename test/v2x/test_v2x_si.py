@@ -223,6 +223,34 @@ def test_bsm_round_trip_si() -> None:
     assert out.transmission == Bsm.TRANSMISSION_FORWARD
 
 
+@pytest.mark.parametrize("code", range(7))
+def test_bsm_response_type_round_trip(code: int) -> None:
+    """Every CSAE ResponseType survives a round trip; emergency_vehicle follows it."""
+    bsm = Bsm(response_type=code, siren_in_use=2, length=5.0, width=2.0)
+    bsm.position = REF
+    value = si.to_asn(bsm, NOW)[1]
+    if code:
+        assert value["emergencyExt"]["responseType"] == si.RESPONSE[code]
+    else:  # notInUseOrNotEquipped is what an absent field means: not sent
+        assert "responseType" not in value["emergencyExt"]
+    out = _round(bsm)
+    assert isinstance(out, Bsm)
+    assert out.response_type == code
+    assert out.emergency_vehicle == (code in (Bsm.RESPONSE_EMERGENCY, Bsm.RESPONSE_PURSUIT))
+
+
+def test_bsm_emergency_flag_alone_is_sent_as_emergency() -> None:
+    bsm = Bsm(emergency_vehicle=True, length=5.0, width=2.0)
+    bsm.position = REF
+    out = _round(bsm)
+    assert isinstance(out, Bsm)
+    assert out.response_type == Bsm.RESPONSE_EMERGENCY and out.emergency_vehicle
+    # no extension at all: nothing in use
+    plain = Bsm(length=5.0, width=2.0)
+    plain.position = REF
+    assert "emergencyExt" not in si.to_asn(plain, NOW)[1]
+
+
 def test_bsm_all_unavailable() -> None:
     bsm = Bsm()
     nan = float("nan")

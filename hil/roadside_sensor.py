@@ -88,7 +88,7 @@ class RoadsideSensor(RoadedgeNode[RoadsideSensorConfig]):
             participant.position_accuracy = 0.2
             participant.speed = math.hypot(v.x, v.y)
             participant.heading = yaw_of_quaternion(obj.pose.pose.orientation)
-            participant.acceleration_longitudinal = math.nan
+            participant.acceleration_longitudinal = participant.yaw_rate = math.nan
             participant.length, participant.width, participant.height = obj.size.x, obj.size.y, obj.size.z
             msg.participants.append(participant)
         return msg

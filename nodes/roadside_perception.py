@@ -180,7 +180,7 @@ class RoadsidePerception(RoadedgeNode[RoadsidePerceptionConfig]):
             m.position_accuracy = p.position_accuracy
             m.speed = p.speed
             m.heading = p.heading if math.isfinite(p.heading) else math.nan
-            m.acceleration_longitudinal = math.nan
+            m.acceleration_longitudinal = m.yaw_rate = math.nan
             m.length, m.width, m.height = p.length, p.width, p.height
             msg.participants.append(m)
         return msg

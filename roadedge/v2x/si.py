@@ -998,6 +998,7 @@ def rsm_from_asn(value: dict[str, Any], now: float | None = None) -> Rsm:
                 acceleration_longitudinal=from_scaled(accel["long"], ACCEL_UNIT, ACCEL_UNAVAILABLE)
                 if accel
                 else NAN,
+                yaw_rate=-from_scaled(accel["yaw"], YAW_RATE_UNIT, YAW_RATE_UNAVAILABLE) if accel else NAN,
                 length=size["length"] * 0.01,
                 width=size["width"] * 0.01,
                 height=from_scaled(size.get("height"), VEHICLE_HEIGHT_UNIT),
@@ -1074,12 +1075,12 @@ def rsm_to_asn(msg: Rsm, now: float | None = None) -> dict[str, Any]:
         out["posConfidence"] = {"pos": accuracy_to_confidence(p.position_accuracy)}
         out["speed"] = to_scaled(p.speed, SPEED_UNIT, 0, 8190, SPEED_UNAVAILABLE)
         out["heading"] = yaw_to_heading(p.heading)
-        if math.isfinite(p.acceleration_longitudinal):
+        if math.isfinite(p.acceleration_longitudinal) or math.isfinite(p.yaw_rate):
             out["accelSet"] = {
                 "long": to_scaled(p.acceleration_longitudinal, ACCEL_UNIT, -2000, 2000, ACCEL_UNAVAILABLE),
                 "lat": ACCEL_UNAVAILABLE,
                 "vert": VERT_ACCEL_UNAVAILABLE,
-                "yaw": YAW_RATE_UNAVAILABLE,
+                "yaw": to_scaled(-p.yaw_rate, YAW_RATE_UNIT, -32766, 32766, YAW_RATE_UNAVAILABLE),
             }
         size: dict[str, Any] = {
             "width": to_scaled(p.width, 0.01, 0, 1023, 0),

@@ -469,6 +469,7 @@ def test_rsm_round_trip_si() -> None:
             speed=1.4,
             heading=math.pi / 2,
             acceleration_longitudinal=float("nan"),
+            yaw_rate=float("nan"),
             length=0.5,
             width=0.5,
             height=1.7,
@@ -484,6 +485,15 @@ def test_rsm_round_trip_si() -> None:
     assert p.speed == pytest.approx(1.4, abs=0.01) and p.heading == pytest.approx(math.pi / 2, abs=1e-3)
     assert math.isnan(p.acceleration_longitudinal)
     assert p.height == pytest.approx(1.7, abs=0.025)
+    assert math.isnan(p.yaw_rate)  # no AccelerationSet4Way sent
+    # a turning vehicle: yaw rate (J670 clockwise in the frame, ENU counter-clockwise here) and acceleration
+    msg.participants[0].yaw_rate, msg.participants[0].acceleration_longitudinal = 0.25, -1.5
+    turning = _round(msg)
+    assert isinstance(turning, Rsm)
+    q = turning.participants[0]
+    assert q.yaw_rate == pytest.approx(0.25, abs=math.radians(0.005))
+    assert q.acceleration_longitudinal == pytest.approx(-1.5, abs=0.005)
+    assert si.to_asn(msg, NOW)[1]["participants"][0]["accelSet"]["yaw"] == round(-math.degrees(0.25) / 0.01)
 
 
 @pytest.mark.parametrize("kind", codec.FRAME_KINDS)

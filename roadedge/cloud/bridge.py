@@ -28,6 +28,8 @@ Delivery semantics (stated, and what the tests check):
 * Downlink commands are QoS 1 on a persistent session (session expiry ``session_expiry_s``), so
   a command published while the device is offline is delivered when it returns, unless it has
   expired by then (the verifier refuses expired commands; ``command_id`` replay is refused).
+  The bridge counts as connected, and announces itself online, only once the broker has
+  acknowledged the command subscription, so that the first session misses no command either.
 """
 
 from __future__ import annotations
@@ -192,6 +194,15 @@ class CloudBridge:
                 _LOG.warning("cloud broker refused the connection: %s", reason)
                 return
             c.subscribe(down_filter, qos=1)
+
+        def on_subscribe(
+            c: mqtt.Client, _u: object, _mid: int, reasons: list[ReasonCode], _p: object
+        ) -> None:
+            # Ready only once the broker has the command subscription: a command the operations centre
+            # sends after seeing "online" is then routed to this session, never dropped for want of it.
+            refused = [r for r in reasons if r.is_failure]
+            if refused:
+                _LOG.warning("cloud broker refused the command subscription %s: %s", down_filter, refused[0])
             c.publish(online, b"1", qos=1, retain=True)
             self._post(gen, "connected", None)
 
@@ -208,6 +219,7 @@ class CloudBridge:
             self._post(gen, "command", (message.topic, bytes(message.payload)))
 
         client.on_connect = on_connect
+        client.on_subscribe = on_subscribe
         client.on_disconnect = on_disconnect
         client.on_connect_fail = on_connect_fail
         client.on_publish = on_publish

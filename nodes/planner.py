@@ -334,6 +334,16 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
     def _on_station_id(self, msg: String) -> None:
         self._own_station_id = msg.data.lower()
 
+    def _placed(self, item: Any, sign: bool = False) -> bool:
+        """An RSI event needs a position or a reference path to be placed on the map; a sign needs a
+        position. Without them (eventPos / signPos are OPTIONAL) it is counted and left out."""
+        if math.isfinite(item.position.x) and math.isfinite(item.position.y):
+            return True
+        if not sign and any(rp.points for rp in item.reference_paths):
+            return True
+        self._reject("rsi_without_position")
+        return False
+
     def _is_own_work_zone(self, description: str) -> bool:
         own = self._own_station_id
         if own and working_vehicle(description) == own:
@@ -367,7 +377,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
                 e.description,
             )
             for e in msg.events
-            if not self._is_own_work_zone(e.description)
+            if self._placed(e) and not self._is_own_work_zone(e.description)
         ] + [
             bh.RsiZone(
                 f"{msg.v2x.sender_id}:s{s.rts_id}",
@@ -380,6 +390,7 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
                 s.description,
             )
             for s in msg.signs
+            if self._placed(s, sign=True)
         ]
         self._rsi[msg.v2x.sender_id] = (self.now_s(), zones)
 

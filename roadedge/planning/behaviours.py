@@ -587,7 +587,7 @@ def rsi_constraints(
             )
             continue
         found = [_extent_on_path(path, pts, hw, p.lane_half_width) for pts, hw in z.paths]
-        if not any(e is not None for e in found):
+        if not any(e is not None for e in found) and math.isfinite(z.x) and math.isfinite(z.y):
             found = [_extent_on_path(path, [(z.x, z.y)], r, p.lane_half_width)]
         pieces = [e for e in found if e is not None]
         if not pieces:

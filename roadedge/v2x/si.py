@@ -853,6 +853,16 @@ def _make_time_details(start: Time, end: Time) -> dict[str, Any] | None:
     return out or None
 
 
+def _absent_point() -> Point:
+    """An RSI event or sign sent without a position (eventPos / signPos are OPTIONAL): NaN, not the
+    reference position, so that a consumer cannot mistake it for an event at the RSU's reference."""
+    return Point(x=NAN, y=NAN, z=NAN)
+
+
+def _has_position(point: Point) -> bool:
+    return math.isfinite(point.x) and math.isfinite(point.y)
+
+
 def rsi_from_asn(value: dict[str, Any], now: float | None = None) -> Rsi:
     now = _time.time() if now is None else now
     msg = Rsi()
@@ -867,7 +877,7 @@ def rsi_from_asn(value: dict[str, Any], now: float | None = None) -> Rsi:
                 rte_id=rte["rteId"],
                 event_type=rte["eventType"],
                 source=_enum_index(EVENT_SOURCES, rte["eventSource"]),
-                position=offset_to_enu(pos, ref) if pos else Point(),
+                position=offset_to_enu(pos, ref) if pos else _absent_point(),
                 radius=from_scaled(rte.get("eventRadius"), RADIUS_UNIT),
                 description=_description(rte.get("description")),
                 start_time=start,
@@ -884,7 +894,7 @@ def rsi_from_asn(value: dict[str, Any], now: float | None = None) -> Rsi:
             RsiSign(
                 rts_id=rts["rtsId"],
                 sign_type=rts["signType"],
-                position=offset_to_enu(pos, ref) if pos else Point(),
+                position=offset_to_enu(pos, ref) if pos else _absent_point(),
                 description=_description(rts.get("description")),
                 start_time=start,
                 end_time=end,
@@ -920,8 +930,9 @@ def rsi_to_asn(msg: Rsi, now: float | None = None) -> dict[str, Any]:
             "rteId": ev.rte_id,
             "eventType": ev.event_type,
             "eventSource": _enum_name(EVENT_SOURCES, ev.source),
-            "eventPos": enu_to_offset(ev.position, ref),
         }
+        if _has_position(ev.position):
+            rte["eventPos"] = enu_to_offset(ev.position, ref)
         if math.isfinite(ev.radius):
             rte["eventRadius"] = to_scaled(ev.radius, RADIUS_UNIT, 0, 65535, 0)
         _common_rsi_fields(ev, ref, rte)
@@ -933,8 +944,9 @@ def rsi_to_asn(msg: Rsi, now: float | None = None) -> dict[str, Any]:
         rts: dict[str, Any] = {
             "rtsId": sign.rts_id,
             "signType": sign.sign_type,
-            "signPos": enu_to_offset(sign.position, ref),
         }
+        if _has_position(sign.position):
+            rts["signPos"] = enu_to_offset(sign.position, ref)
         _common_rsi_fields(sign, ref, rts)
         rtss.append(_ordered(rts, _RTS_ORDER))
     if rtes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -50,7 +51,8 @@ def test_planner_ignores_unverified_v2x_messages(ros: Any) -> None:
 def test_planner_ignores_the_work_zone_around_its_own_vehicle(ros: Any) -> None:
     """The RSU turns this sweeper's BSMs into an RSI work zone for others; the sweeper itself must not
     slow down inside it (its own id comes latched from v2x_obu), but a zone around another one counts."""
-    from roadedge_msgs.msg import Rsi, RsiEvent
+    from geometry_msgs.msg import Point
+    from roadedge_msgs.msg import Rsi, RsiEvent, RsiPath
     from roadedge_nodes.planner import PlannerNode
     from std_msgs.msg import String
 
@@ -70,17 +72,28 @@ def test_planner_ignores_the_work_zone_around_its_own_vehicle(ros: Any) -> None:
         rsi.v2x.security_verdict = V2xHeader.VERDICT_VERIFIED
         lat, lon, _ = node.frame.to_geodetic(0.0, 0.0, 0.0)
         rsi.reference_position.latitude, rsi.reference_position.longitude = lat, lon
+        nowhere = Point(x=math.nan, y=math.nan, z=math.nan)
         rsi.events = [
             RsiEvent(rte_id=1, event_type=401, radius=3.0, description=describe("at work", own, 1.5)),
             RsiEvent(rte_id=2, event_type=401, radius=3.0, description=describe("at work", other, 1.5)),
+            # no position and no path: it cannot be placed (counted, left out) - not at the reference
+            RsiEvent(rte_id=3, event_type=401, radius=3.0, position=nowhere),
+            # no position but a reference path: placed by its path
+            RsiEvent(
+                rte_id=4,
+                event_type=401,
+                position=nowhere,
+                reference_paths=[RsiPath(points=[Point(x=0.0, y=0.0), Point(x=10.0, y=0.0)], radius=2.0)],
+            ),
         ]
         pub = ros.node.create_publisher(Rsi, topics.V2X_RX_RSI.name, qos_for(topics.V2X_RX_RSI))
         ros.wait_for_matched(pub)
         pub.publish(rsi)
         ros.spin_until(lambda: "00000000000000aa" in node._rsi, what="the RSI taken")
         zones = node._rsi["00000000000000aa"][1]
-        assert [z.id for z in zones] == ["00000000000000aa:e2"]
+        assert [z.id for z in zones] == ["00000000000000aa:e2", "00000000000000aa:e4"]
         assert node._own_work_zones == 1
+        assert node._bad.counts.get("rsi_without_position") == 1
     finally:
         ros.executor.remove_node(node)
         node.destroy_node()

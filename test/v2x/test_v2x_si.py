@@ -409,6 +409,30 @@ def test_spat_utc_timing_is_made_relative() -> None:
     )
 
 
+def test_rsi_without_positions_stays_without() -> None:
+    """eventPos / signPos are OPTIONAL: absent decodes as NaN (not the reference position) and NaN is
+    sent as absent."""
+    nan = float("nan")
+    msg = Rsi()
+    msg.reference_position = REF
+    path = RsiPath(points=[Point(x=0.0, y=0.0, z=0.0), Point(x=50.0, y=0.0, z=0.0)], radius=3.0)
+    msg.events = [
+        RsiEvent(rte_id=1, event_type=401, position=Point(x=nan, y=nan, z=nan), reference_paths=[path])
+    ]
+    msg.signs = [RsiSign(rts_id=2, sign_type=85, position=Point(x=nan, y=nan, z=nan), description="30")]
+    value = si.to_asn(msg, NOW)[1]
+    assert "eventPos" not in value["rtes"][0] and "signPos" not in value["rtss"][0]
+    out = _round(msg)
+    assert isinstance(out, Rsi)
+    assert math.isnan(out.events[0].position.x) and math.isnan(out.signs[0].position.y)
+    assert out.events[0].reference_paths[0].points[1].x == pytest.approx(50.0, abs=0.05)
+    # a placed event keeps its position
+    msg.events[0].position = Point(x=25.0, y=-3.0, z=0.0)
+    placed = _round(msg)
+    assert isinstance(placed, Rsi)
+    assert placed.events[0].position.x == pytest.approx(25.0, abs=0.05)
+
+
 def test_rsi_round_trip_si() -> None:
     msg = Rsi()
     msg.v2x.sender_id = "00000000000000a1"

@@ -35,7 +35,7 @@ import time
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import can
 
@@ -126,7 +126,60 @@ class _Port:
                 os.close(fd)
 
 
-class PtyHub:
+_Hub = TypeVar("_Hub", bound="_HubThread")
+
+
+class _HubThread:
+    """What the bus hubs share: a forwarding thread woken through a pipe, counters, a wire tap."""
+
+    thread_name = "hub"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        self.frames = 0
+        self.dropped = 0
+        self.garbage = 0
+        #: set to [] to record (time read from the sender, frame) of every frame: the wire
+        self.tap: list[tuple[float, bytes]] | None = None
+
+    def __enter__(self: _Hub) -> _Hub:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._open_links()
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        if self._thread:
+            self._thread.join(timeout=2.0)
+        with self._lock:
+            self._close_links()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _open_links(self) -> None:
+        raise NotImplementedError
+
+    def _close_links(self) -> None:
+        """Called with the lock held, after the thread has ended."""
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class PtyHub(_HubThread):
     """Pseudo-terminals joined like ``socat``: what one port's client writes, the others read.
 
     ``raw=False``: CAN frames (python-can ``serial`` framing) are forwarded whole, garbage
@@ -144,46 +197,23 @@ class PtyHub:
         self.noise_to: dict[Path, bytes] = {}
         self._links = [Path(p) for p in links]
         self._ports: dict[Path, _Port] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._wake_r, self._wake_w = os.pipe()
-        self.frames = 0
-        self.dropped = 0
-        self.garbage = 0
-        #: set to [] to record (time read from the sender's pty, frame) of every frame: the wire
-        self.tap: list[tuple[float, bytes]] | None = None
+        super().__init__()
 
-    def __enter__(self) -> PtyHub:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    thread_name = "pty-can-hub"
 
     @property
     def links(self) -> list[Path]:
         return list(self._links)
 
-    def start(self) -> None:
+    def _open_links(self) -> None:
         for link in self._links:
             link.parent.mkdir(parents=True, exist_ok=True)
             self._ports[link] = _Port(link)
-        self._thread = threading.Thread(target=self._run, name="pty-can-hub", daemon=True)
-        self._thread.start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        os.write(self._wake_w, b"x")
-        if self._thread:
-            self._thread.join(timeout=2.0)
-        with self._lock:
-            for port in self._ports.values():
-                port.close()
-            self._ports.clear()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    def _close_links(self) -> None:
+        for port in self._ports.values():
+            port.close()
+        self._ports.clear()
 
     def unplug(self, link: str | Path) -> None:
         """Pull the adapter: the client's pty goes away (its reads and writes fail)."""
@@ -266,7 +296,7 @@ class PtyCanHub(PtyHub):
         super().__init__(links, raw=False)
 
 
-class SocketCanHub:
+class SocketCanHub(_HubThread):
     """A CAN bus between processes over TCP on the loopback interface, like :class:`PtyCanHub`.
 
     One listening port per link (``ports``; 0 picks a free one); clients open
@@ -283,21 +313,9 @@ class SocketCanHub:
         self._ports = list(ports)
         self._listeners: dict[str, socket.socket] = {}
         self._clients: dict[socket.socket, tuple[str, bytearray]] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._wake_r, self._wake_w = os.pipe()
-        self.tap: list[tuple[float, bytes]] | None = None
-        self.frames = 0
-        self.dropped = 0
-        self.garbage = 0
+        super().__init__()
 
-    def __enter__(self) -> SocketCanHub:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    thread_name = "socket-can-hub"
 
     @property
     def links(self) -> list[str]:
@@ -308,25 +326,15 @@ class SocketCanHub:
         server.setblocking(False)
         return f"socket://{self.host}:{server.getsockname()[1]}", server
 
-    def start(self) -> None:
+    def _open_links(self) -> None:
         for port in self._ports:
             link, server = self._listen(port)
             self._listeners[link] = server
-        self._thread = threading.Thread(target=self._run, name="socket-can-hub", daemon=True)
-        self._thread.start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        os.write(self._wake_w, b"x")
-        if self._thread:
-            self._thread.join(timeout=2.0)
-        with self._lock:
-            for sock in [*self._listeners.values(), *self._clients]:
-                sock.close()
-            self._clients.clear()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    def _close_links(self) -> None:
+        for sock in [*self._listeners.values(), *self._clients]:
+            sock.close()
+        self._clients.clear()
 
     def unplug(self, link: str | Path) -> None:
         """Pull the adapter: the link's connections close and it accepts no new one."""

@@ -56,6 +56,18 @@ class DirectStepper(Stepper):
     of a replay of a 60 s drive through localization, planner and controller). Guard conditions
     and waitables other than rclpy's default QoS-warning handlers need a wait set: then it waits.
 
+    It polls only what can hold something, knowing the graph: the ``publish`` of every publisher of
+    the executor's nodes is hooked, so a publish on a topic marks that topic's subscriptions, and a
+    marked subscription is taken from until a take comes back empty (a new subscription starts
+    marked: it may hold latched data). Subscriptions that also have publishers outside the
+    executor's nodes (their matched publisher count says so; checked when the graph changes and
+    every ``8 * sweep_every`` settles) are polled in every wave, as are services and clients while
+    a client of the graph waits for a response. The first wave of every ``sweep_every``-th settle
+    polls everything: a safety net for a delivery nothing announced. Which callbacks run, and in
+    which order, is the same as when everything is polled in every wave - a subscription left
+    out has nothing to take - at a sixth of the takes (the 60 s demo drive through localization,
+    planner and controller: 114 k instead of 728 k).
+
     Nodes are visited in a fixed order - ``nodes`` as given, then the executor's others by name -
     where rclpy's executor keeps them in a set (an order that can differ between two runs).
     Only for single-threaded, synchronous callbacks (all of roadedge's nodes): a coroutine callback
@@ -68,14 +80,31 @@ class DirectStepper(Stepper):
         nodes: Sequence[Any] = (),
         idle_rounds: int = 1,
         max_callbacks: int = 1_000_000,
+        sweep_every: int = 8,
     ) -> None:
         super().__init__(executor, idle_rounds, max_callbacks)
         self.order = list(nodes)
         self.waves = 0
+        self.takes = 0
+        self.sweep_every = max(1, sweep_every)
+        self._settles = 0
+        self._sweep = True
         self._waitable_cache: dict[Any, tuple[list[Any], list[Any]]] = {}
+        self._node_set: set[Any] = set()
+        self._nodes: list[Any] = []
+        self._shape: list[tuple[Any, list[Any], list[Any], list[Any], list[Any], list[Any]]] = []
+        self._others = False  # any guard condition or waitable that needs a wait set
+        self._topic_subs: dict[str, list[Any]] = {}
+        self._touched: set[str] = set()  # topics the graph published on since the last wave
+        self._pending: set[Any] = set()  # subscriptions that may hold a message
+        self._external: set[Any] = set()  # subscriptions with publishers outside the graph
+        self._clients: list[Any] = []
 
     def settle(self) -> int:
         """Run until quiet; returns how many callbacks ran. A callback's exception propagates."""
+        self._settles += 1
+        if self._settles % self.sweep_every == 0:
+            self._sweep = True
         idle = 0
         ran = 0
         while idle < self.idle_rounds:
@@ -91,13 +120,71 @@ class DirectStepper(Stepper):
         return ran
 
     def nodes(self) -> list[Any]:
-        present = self.executor.get_nodes()
+        executor = self.executor
+        with executor._nodes_lock:
+            if executor._nodes == self._node_set:
+                return self._nodes
+            present = set(executor._nodes)
         ordered = [n for n in self.order if n in present]
         rest = sorted((n for n in present if n not in ordered), key=lambda n: n.get_fully_qualified_name())
-        return ordered + rest
+        self._node_set, self._nodes = present, ordered + rest
+        return self._nodes
+
+    def _refresh(self, nodes: list[Any]) -> None:
+        """Rebuild the topic map when the graph's nodes or their entities changed."""
+        shape = self._shape
+        if len(shape) == len(nodes) and all(
+            s[0] is n
+            and s[1] == n._subscriptions
+            and s[2] == n._publishers
+            and s[3] == n._clients
+            and s[4] == n._guards
+            and s[5] == _waitable_list(n)
+            for s, n in zip(shape, nodes, strict=True)
+        ):
+            return
+        known = {sub for s in shape for sub in s[1]}
+        self._shape = [
+            (
+                n,
+                list(n._subscriptions),
+                list(n._publishers),
+                list(n._clients),
+                list(n._guards),
+                list(_waitable_list(n)),
+            )
+            for n in nodes
+        ]
+        self._topic_subs = {}
+        for node in nodes:
+            for sub in node._subscriptions:
+                self._topic_subs.setdefault(sub.topic_name, []).append(sub)
+                if sub not in known:
+                    self._pending.add(sub)  # a new subscription: it may already hold (latched) data
+            for pub in node._publishers:
+                _hook(pub, self._touched)
+        self._clients = [c for n in nodes for c in n._clients]
+        self._pending &= {sub for subs in self._topic_subs.values() for sub in subs}
+        self._others = any(s[4] or self._waitables(s[0]) for s in self._shape)
+        self._check_external()
+        self._sweep = True
+
+    def _check_external(self) -> None:
+        ours: dict[str, int] = {}
+        for shape in self._shape:
+            for pub in shape[2]:
+                ours[pub.topic_name] = ours.get(pub.topic_name, 0) + 1
+        self._external = {
+            sub
+            for topic, subs in self._topic_subs.items()
+            for sub in subs
+            if sub.handle.get_publisher_count() > ours.get(topic, 0)
+        }
 
     def _run_tasks(self) -> int:
         executor = self.executor
+        if not executor._tasks:
+            return 0
         with executor._tasks_lock:
             tasks = [t for t in executor._tasks if not t[0].executing() and not t[0].done()]
         ran = 0
@@ -116,25 +203,45 @@ class DirectStepper(Stepper):
         self.waves += 1
         ran = self._run_tasks()
         nodes = self.nodes()
-        guards_ready, waitables_ready = self._wait_for_others(nodes)
+        self._refresh(nodes)
+        sweep = self._sweep
+        if sweep:
+            self._sweep = False
+            if self._settles % (8 * self.sweep_every) == 0:
+                self._check_external()
+        pending = self._pending
+        if self._touched:
+            topic_subs = self._topic_subs
+            for topic in self._touched:
+                pending.update(topic_subs.get(topic, ()))
+            self._touched.clear()
+        poll = pending | self._external
+        calls = sweep or any(c._pending_requests for c in self._clients)
+        guards_ready, waitables_ready = self._wait_for_others(nodes) if self._others else ({}, [])
         work: list[tuple[Any, list[Any], list[tuple[Any, Any]], list[Any], list[Any]]] = []
         for node in nodes:
             timers = [t for t in node._timers if t.handle.is_timer_ready()]
             messages = []
             for sub in node._subscriptions:
-                info = sub.handle.take_message(sub.msg_type, sub.raw)
-                if info is not None:
-                    messages.append((sub, info))
+                if sweep or sub in poll:
+                    self.takes += 1
+                    info = sub.handle.take_message(sub.msg_type, sub.raw)
+                    if info is not None:
+                        messages.append((sub, info))
+                        pending.add(sub)  # more may be queued: take again in the next wave
+                    else:
+                        pending.discard(sub)
             responses = []
-            for cli in node._clients:
-                header, response = cli.handle.take_response(cli.srv_type.Response)
-                if header is not None:
-                    responses.append((cli, header, response))
             requests = []
-            for srv in node._services:
-                request, header = srv.handle.service_take_request(srv.srv_type.Request)
-                if header is not None:
-                    requests.append((srv, request, header))
+            if calls:
+                for cli in node._clients:
+                    header, response = cli.handle.take_response(cli.srv_type.Response)
+                    if header is not None:
+                        responses.append((cli, header, response))
+                for srv in node._services:
+                    request, header = srv.handle.service_take_request(srv.srv_type.Request)
+                    if header is not None:
+                        requests.append((srv, request, header))
             if timers or messages or responses or requests:
                 work.append((node, timers, messages, responses, requests))
         for waitable, data in waitables_ready:
@@ -171,7 +278,7 @@ class DirectStepper(Stepper):
 
     def _waitables(self, node: Any) -> list[Any]:
         """The node's waitables but rclpy's default QoS-warning handlers (cached while unchanged)."""
-        current = list(node.waitables)
+        current = list(_waitable_list(node))
         cached = self._waitable_cache.get(node)
         if cached is None or cached[0] != current:
             cached = (current, [w for w in current if not _default_qos_logger(w)])
@@ -209,6 +316,37 @@ class DirectStepper(Stepper):
                 gc._executor_triggered = True
                 guards_ready.setdefault(node, []).append(gc)
         return guards_ready, [(w, w.take_data()) for w in waitables if w.is_ready(wait_set)]
+
+
+def _waitable_list(node: Any) -> list[Any]:
+    """The node's list of waitables (rclpy keeps it private; its property is a generator)."""
+    waitables = getattr(node, "_Node__waitables", None)
+    return waitables if isinstance(waitables, list) else list(node.waitables)
+
+
+class _PublishHook:
+    """Wraps a publisher's ``publish``: marks its topic in the steppers' sets, then publishes."""
+
+    __slots__ = ("marks", "publish", "topic")
+
+    def __init__(self, publish: Any, topic: str) -> None:
+        self.publish = publish
+        self.topic = topic
+        self.marks: list[set[str]] = []
+
+    def __call__(self, msg: Any) -> None:
+        for touched in self.marks:
+            touched.add(self.topic)
+        self.publish(msg)
+
+
+def _hook(pub: Any, touched: set[str]) -> None:
+    hook = pub.__dict__.get("publish")
+    if not isinstance(hook, _PublishHook):
+        hook = _PublishHook(pub.publish, pub.topic_name)
+        pub.publish = hook
+    if not any(m is touched for m in hook.marks):
+        hook.marks.append(touched)
 
 
 def _default_qos_logger(waitable: Any) -> bool:

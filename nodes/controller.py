@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from rclpy.serialization import deserialize_message
 from roadedge_msgs.msg import Trajectory, VehicleCommand, VehicleStatus, WorkEquipmentCommand
 
 from roadedge import topics
@@ -24,7 +25,9 @@ from roadedge.control.tracking import (
     VehicleState,
 )
 from roadedge.diagnostics import EventCounter, Health, Level
+from roadedge.planning import trajectory_wire
 from roadedge.ros.node import RoadedgeNode, make_main
+from roadedge.ros.qos import qos_for
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,10 @@ class ControllerNode(RoadedgeNode[ControllerConfig]):
         self._last: ControlOutput | None = None
         self._bad = EventCounter()
         self._pub = self.publisher(topics.VEHICLE_COMMAND)
-        self.subscription(topics.TRAJECTORY, self._on_trajectory)
+        # raw: the points are read straight into arrays (trajectory_wire), not into rosidl objects
+        self.create_subscription(
+            Trajectory, topics.TRAJECTORY.name, self._on_trajectory, qos_for(topics.TRAJECTORY), raw=True
+        )
         self.subscription(topics.ODOMETRY, self._on_odometry)
         self.subscription(topics.VEHICLE_STATUS, self._on_status)
         self.subscription(topics.EQUIPMENT_COMMAND, self._on_equipment)
@@ -85,20 +91,26 @@ class ControllerNode(RoadedgeNode[ControllerConfig]):
         if text is not None:
             self.get_logger().warning(f"dropped bad input: {text}")
 
-    def _on_trajectory(self, msg: Trajectory) -> None:
-        pts = msg.points
+    def _on_trajectory(self, data: bytes | Trajectory) -> None:
+        """A Trajectory, serialized (the raw subscription: read into arrays by trajectory_wire) or not."""
         try:
+            if isinstance(data, Trajectory):
+                t = trajectory_wire.from_message(data)
+            elif bytes(data[:4]) == trajectory_wire.CDR_LE:
+                t = trajectory_wire.decode(data)
+            else:  # another encapsulation (big-endian, XCDR2 from another DDS): through rclpy
+                t = trajectory_wire.from_message(deserialize_message(data, Trajectory))
             ref = Reference.from_points(
-                [p.pose.position.x for p in pts],
-                [p.pose.position.y for p in pts],
-                [p.velocity for p in pts],
-                [p.acceleration for p in pts],
-                [p.curvature for p in pts],
-                [p.lateral_offset for p in pts],
-                behaviour=int(msg.behaviour),
+                t.x,
+                t.y,
+                t.velocity,
+                t.acceleration,
+                t.curvature,
+                t.lateral_offset,
+                behaviour=t.behaviour,
                 stamp=self.now_s(),
             )
-        except ValueError as exc:
+        except (ValueError, RuntimeError) as exc:
             self._reject("trajectory", str(exc))
             return
         if self.core.reference is None:

@@ -19,8 +19,6 @@ from roadedge_msgs.msg import (
     Rsm,
     Spat,
     TaskProgress,
-    Trajectory,
-    TrajectoryPoint,
     V2xHeader,
     WorkEquipmentCommand,
     WorkEquipmentStatus,
@@ -37,6 +35,7 @@ from roadedge.planning.lanelet_map import MapError, RoadMap, load_sites
 from roadedge.planning.planner import Inputs, Plan, Planner, PlannerParams
 from roadedge.planning.sweeping import CurbSegmentSpec, SweepParams, SweepTaskSpec
 from roadedge.planning.tasks import route_from_path, sweep_task_from_curb_line
+from roadedge.planning.trajectory_wire import encode_plan
 from roadedge.planning.v2x_link import PhaseSignal, PhaseStep, V2xLink
 from roadedge.ros.node import RoadedgeNode, make_main
 from roadedge.v2x.work_zone import working_vehicle
@@ -473,24 +472,9 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
             return
         self._last_plan = plan
         stamp = self.get_clock().now().to_msg()
-        traj = Trajectory()
-        traj.header.stamp = stamp
-        traj.header.frame_id = "map"
-        traj.behaviour = plan.behaviour
-        for i in range(len(plan.x)):
-            pt = TrajectoryPoint()
-            t = float(min(plan.time[i], 1e5))
-            pt.time_from_start.sec = int(t)
-            pt.time_from_start.nanosec = int((t - int(t)) * 1e9)
-            pt.pose.position.x, pt.pose.position.y = float(plan.x[i]), float(plan.y[i])
-            pt.pose.orientation.z = math.sin(0.5 * plan.yaw[i])
-            pt.pose.orientation.w = math.cos(0.5 * plan.yaw[i])
-            pt.velocity = float(plan.velocity[i])
-            pt.acceleration = float(plan.acceleration[i])
-            pt.curvature = float(plan.curvature[i])
-            pt.lateral_offset = float(plan.lateral_offset[i])
-            traj.points.append(pt)
-        self._traj_pub.publish(traj)
+        # the Trajectory's CDR straight from the plan's arrays (trajectory_wire): the same message
+        # as filling rosidl objects point by point, without ~5 ms of Python objects per cycle
+        self._traj_pub.publish(encode_plan(plan, stamp.sec, stamp.nanosec, "map"))
         adv = AdvisoryArray()
         adv.header.stamp = stamp
         for a in plan.advisories:

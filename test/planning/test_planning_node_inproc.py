@@ -193,6 +193,32 @@ def test_planner_services_and_bad_parameters(nodes: Any) -> None:
     assert gated.core.params.object_gate == bh.ObjectGateParams(0.7, 1.0)
 
 
+def test_controller_reads_serialized_trajectories_and_drops_bad_bytes(nodes: Any) -> None:
+    """The controller's raw subscription: little-endian CDR read by trajectory_wire, other
+    encapsulations through rclpy, garbage counted and dropped."""
+    from rclpy.serialization import serialize_message
+    from roadedge_nodes.controller import ControllerNode
+
+    node = nodes(ControllerNode, status_timeout=0.0)
+    traj = Trajectory()
+    traj.behaviour = Trajectory.BEHAVIOUR_CURB_FOLLOW
+    for x, v in [(0.0, 2.0), (5.0, 2.5), (10.0, 3.0)]:
+        pt = TrajectoryPoint()
+        pt.pose.position.x, pt.pose.position.y, pt.velocity, pt.curvature = x, 1.0, v, math.nan
+        traj.points.append(pt)
+    data = bytes(serialize_message(traj))
+    node._on_trajectory(data)
+    ref = node.core.reference
+    assert ref is not None and ref.behaviour == Trajectory.BEHAVIOUR_CURB_FOLLOW
+    assert ref.velocity.tolist() == [2.0, 2.5, 3.0] and ref.path.x.tolist() == [0.0, 5.0, 10.0]
+    node._on_trajectory(traj)  # a message object (a direct call) reads the same
+    assert node.core.reference.velocity.tolist() == [2.0, 2.5, 3.0]
+    for bad in (data[:30], b"", b"\x00\x00\x00\x00" + bytes(3), b"\xff" * 40):
+        node._on_trajectory(bad)
+    assert node._bad.counts.get("trajectory") == 4
+    assert node.core.reference.velocity.tolist() == [2.0, 2.5, 3.0]
+
+
 def test_controller_drops_bad_trajectories_and_stops_on_stale_odometry(nodes: Any) -> None:
     from roadedge_nodes.controller import ControllerNode
 

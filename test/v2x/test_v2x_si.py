@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import math
 import random
+from typing import Any
 
 import pytest
 from builtin_interfaces.msg import Time
@@ -548,3 +549,34 @@ def test_spat_unknown_timing_extension_is_unavailable() -> None:
     }
     state = si.spat_from_asn(value, NOW).intersections[0].phases[0].states[0]
     assert state.light == SpatPhaseState.LIGHT_RED and math.isnan(state.likely_end_time)
+
+
+def _all_slots_set(msg: Any) -> None:
+    for slot in type(msg).__slots__:
+        assert hasattr(msg, slot), f"{type(msg).__name__}.{slot} not set"
+    for name in msg.get_fields_and_field_types():
+        value = getattr(msg, name)
+        if hasattr(value, "get_fields_and_field_types"):
+            _all_slots_set(value)
+
+
+def test_bsm_built_slot_by_slot_is_a_complete_checked_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bsm_from_asn writes the message's slots directly (no default constructor): every slot of the
+    message and its nested messages is set, every value passes the generated setters' type and range
+    checks (what ROS_PYTHON_CHECK_FIELDS=1 enforces), and the message serializes like one built by the
+    constructor from the same field values."""
+    from rclpy.serialization import serialize_message
+
+    gen = ValueGenerator(random.Random(5), max_items=2)
+    frame = codec.parsed()["MessageFrame"]
+    member = next(m for m in frame["members"] if m and m["name"] == "bsmFrame")
+    monkeypatch.setattr(si, "_CHECK_FIELDS", False)  # the deployed default (the test harness sets it)
+    for _ in range(60):
+        _, value = codec.decode_frame(codec.encode_frame("bsmFrame", gen.value(member["type"])))
+        msg = si.bsm_from_asn(value, NOW)
+        _all_slots_set(msg)
+        assert msg._check_fields is False and msg.v2x.generation_time._check_fields is False
+        checked = si._checked(si.bsm_from_asn(value, NOW))  # raises AssertionError on a bad type / range
+        assert checked._check_fields and checked.v2x._check_fields and checked.v2x.header.stamp._check_fields
+        fields = {name: getattr(msg, name) for name in Bsm.get_fields_and_field_types()}
+        assert serialize_message(msg) == serialize_message(Bsm(check_fields=True, **fields))

@@ -31,7 +31,7 @@ from roadedge.v2x.security import (
 RelevanceTest = Callable[[str, dict[str, Any]], bool]
 
 
-@dataclass
+@dataclass(slots=True)
 class Received:
     kind: str  # MessageFrame alternative, e.g. "spatFrame"
     msg: Any  # the roadedge_msgs message, header filled except header.stamp

@@ -349,7 +349,7 @@ def wrap_unsigned(payload: bytes) -> bytes:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Unwrapped:
     payload: bytes
     verdict: Verdict
@@ -358,7 +358,7 @@ class Unwrapped:
     signer_digest: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SignedParts:
     """The fields of a SignedData that verification needs, with the exact signed bytes."""
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nav_msgs.msg import Odometry
-from roadedge_msgs.msg import Bsm, GeoPoint, VehicleStatus
+from roadedge_msgs.msg import Bsm, BsmArray, GeoPoint, VehicleStatus
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 from std_msgs.msg import String
 
@@ -55,6 +55,10 @@ class V2xNodeBase(RoadedgeLifecycleNode[Any]):
         super().__init__(**kwargs)
         self.station: V2xStation | None = None
         self.rx_pubs = {kind: self.publisher(topic) for kind, topic in RX_TOPICS.items()}
+        # dense traffic (bsm_array): the BSMs of one receive burst go out as one BsmArray
+        self.bsm_array_pub = self.publisher(topics.V2X_RX_BSM_ARRAY) if self.config.bsm_array else None
+        self._burst_bsms: list[Bsm] = []
+        self._burst_stamp: tuple[int, int] | None = None  # (sec, nanosec) the current burst was taken
         for topic in TX_TOPICS:
             self.subscription(topic, self.transmit)
         self.health.add("radio", self._health)
@@ -78,7 +82,7 @@ class V2xNodeBase(RoadedgeLifecycleNode[Any]):
 
     def start_output(self) -> None:
         assert self.station is not None
-        self.station.start(self.on_received, self._log_drop)
+        self.station.start(self.on_received, self._log_drop, self.on_burst_end)
 
     def stop_output(self) -> None:
         if self.station is not None and self.station.link is not None:
@@ -89,8 +93,29 @@ class V2xNodeBase(RoadedgeLifecycleNode[Any]):
         self.get_logger().warning(f"dropped frame: {text}")
 
     def on_received(self, received: Received) -> None:
-        received.msg.v2x.header.stamp = self.get_clock().now().to_msg()
-        self.rx_pubs[received.kind].publish(received.msg)
+        """Called by the radio thread for every accepted frame of a burst, then :meth:`on_burst_end`."""
+        # reception stamp: the node clock when the burst was taken from the socket (one clock read per
+        # burst; every frame of it was waiting in the socket by then)
+        stamp = self._burst_stamp
+        if stamp is None:
+            stamp = self._burst_stamp = divmod(self.get_clock().now().nanoseconds, 1_000_000_000)
+        msg = received.msg
+        msg.v2x.header.stamp.sec, msg.v2x.header.stamp.nanosec = stamp
+        if self.bsm_array_pub is not None and received.kind == "bsmFrame":
+            self._burst_bsms.append(msg)  # at most burst_max frames until on_burst_end
+            return
+        self.rx_pubs[received.kind].publish(msg)
+
+    def on_burst_end(self) -> None:
+        """The radio thread drained one burst (at most burst_max frames): publish its BSMs together."""
+        self._burst_stamp = None
+        if self.bsm_array_pub is None or not self._burst_bsms:
+            return
+        batch = BsmArray()
+        batch.header.stamp = self.get_clock().now().to_msg()
+        batch.header.frame_id = "wgs84"
+        batch.bsms, self._burst_bsms = self._burst_bsms, []
+        self.bsm_array_pub.publish(batch)
 
     def transmit(self, msg: Any) -> None:
         if self.station is None or not self.active:

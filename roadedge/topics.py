@@ -83,6 +83,12 @@ OBJECTS = _t(
 
 # V2X
 V2X_RX_BSM = _t("v2x/rx/bsm", "roadedge_msgs/msg/Bsm", "v2x", "v2x node -> applications")
+V2X_RX_BSM_ARRAY = _t(
+    "v2x/rx/bsm_array",
+    "roadedge_msgs/msg/BsmArray",
+    "v2x",
+    "v2x node -> applications (instead of v2x/rx/bsm with bsm_array: true, the BSMs of one receive burst)",
+)
 V2X_RX_MAP = _t("v2x/rx/map", "roadedge_msgs/msg/MapData", "v2x", "v2x node -> applications")
 V2X_RX_SPAT = _t("v2x/rx/spat", "roadedge_msgs/msg/Spat", "v2x", "v2x node -> applications")
 V2X_RX_RSI = _t("v2x/rx/rsi", "roadedge_msgs/msg/Rsi", "v2x", "v2x node -> applications")

@@ -60,6 +60,17 @@ class StationParams:
     relevance_radius: float = param(
         300.0, help="m; on_demand verifies BSMs from within this distance", low=0.0
     )
+    bsm_array: bool = param(
+        False,
+        help="dense traffic: publish the BSMs of one receive burst as one roadedge_msgs/BsmArray on "
+        "v2x/rx/bsm_array instead of one Bsm each on v2x/rx/bsm (one DDS write per burst)",
+    )
+    burst_max: int = param(
+        64,
+        help="frames taken from the radio socket per burst (bounds a BsmArray and its wait)",
+        low=1,
+        high=1000,
+    )
 
 
 def config_path(value: str) -> Path:
@@ -102,23 +113,37 @@ class V2xStation:
         p = self.params
         self.link = RadioLink(p.bind_host, p.bind_port, p.radio_host, p.radio_port)
 
-    def start(self, on_received: Callable[[Received], None], on_log: Callable[[str], None]) -> None:
-        """Receive in a background thread; every good frame calls ``on_received``."""
+    def start(
+        self,
+        on_received: Callable[[Received], None],
+        on_log: Callable[[str], None],
+        on_burst_end: Callable[[], None] | None = None,
+    ) -> None:
+        """Receive in a background thread; every good frame calls ``on_received``, and after each
+        burst drained from the radio socket (at most ``burst_max`` frames) ``on_burst_end`` is called."""
         assert self.link is not None
+        lock = self.lock
+        ingest = self.ingest
+        clock = self.clock
+        rx_total = self.rx_total
+        rx_rate = self.rx_rate
 
         def handle(frame: bytes) -> None:
-            with self.lock:
-                self.rx_total.tick()
-                received = self.ingest(frame, self.clock())
-                log = self.ingest.last_log
+            with lock:
+                rx_total.tick()
+                received = ingest(frame, clock())
+                log = ingest.last_log
+                if received is not None:
+                    meter = rx_rate.get(received.kind)
+                    if meter is None:
+                        meter = rx_rate[received.kind] = RateMeter()
+                    meter.tick()
             if log:
                 on_log(log)
             if received is not None:
-                with self.lock:
-                    self.rx_rate.setdefault(received.kind, RateMeter()).tick()
                 on_received(received)
 
-        self.link.start(handle)
+        self.link.start(handle, on_burst_end, self.params.burst_max)
 
     def close(self) -> None:
         if self.link is not None:

@@ -6,7 +6,8 @@ and a block of input registers back into WorkEquipmentStatus fields (YAML, e.g.
 (pymodbus, serial RTU): one cycle writes the command block and reads the status block;
 timeouts, exception responses and frames with a bad CRC or garbage on the line are
 counted, never raised; after ``max_failures`` failed cycles in a row it closes the port
-and reopens it every ``reconnect_s`` (the adapter was unplugged).
+and reopens it every ``reconnect_s`` (the adapter was unplugged). :class:`LinkLoss` decides
+when the controller counts as lost, from evidence on the wall clock and on the node clock.
 """
 
 from __future__ import annotations
@@ -242,3 +243,51 @@ class ModbusEquipmentLink:
         if self.failures_in_row >= self.max_failures and self._client is not None:
             self.events.record("disconnected", f"{self.failures_in_row} failed cycles")
             self.close()
+
+
+class LinkLoss:
+    """Whether the equipment controller counts as lost: the decision that ends the work.
+
+    Two kinds of evidence are needed, each on the clock it belongs to:
+
+    * ``cycles`` master cycles in a row without a good reply. The master paces its cycles and
+      times out its replies on the wall clock, the serial link's own time, so each failed cycle
+      is a chance the controller had and missed (no reply, an exception or garbage, a port that
+      could not be opened).
+    * ``after_s`` seconds without a good reply on the node clock (sim time on a HIL rig, wall
+      time on a vehicle), the time the rest of the stack lives in.
+
+    On a vehicle the two clocks run together and ``after_s`` decides. On a HIL rig that runs on
+    sim time, a stall of the whole rig (wall time passes, sim time does not) meets only the
+    first, and a short stall of a rig that runs faster than real time (a few wall-clock cycles
+    that span seconds of sim time) only the second: neither is taken for a lost controller. A
+    real unplug or a line of garbage meets both. Pure: the caller passes the node-clock time.
+    """
+
+    def __init__(self, after_s: float, cycles: int) -> None:
+        self.after_s = after_s
+        self.cycles = cycles
+        self.failed_in_row = 0
+        self._last_good: float | None = None
+
+    def reset(self) -> None:
+        self.failed_in_row = 0
+        self._last_good = None
+
+    def good(self, now: float) -> None:
+        self.failed_in_row = 0
+        self._last_good = now
+
+    def failed(self, now: float) -> None:
+        self.failed_in_row += 1
+        if self._last_good is None or now < self._last_good:
+            self._last_good = now  # the window starts at the first cycle, and again after a clock step back
+
+    def silent_for(self, now: float) -> float:
+        """Node-clock seconds since the last good reply (0 before the first cycle)."""
+        if self._last_good is None:
+            return 0.0
+        return max(0.0, now - self._last_good)
+
+    def lost(self, now: float) -> bool:
+        return self.failed_in_row >= self.cycles and self.silent_for(now) >= self.after_s

@@ -453,7 +453,8 @@ def default_stack(scenario: Scenario, ctx: RunContext) -> list[NodeSpec]:
         # the vehicle
         NodeSpec("gnss_receiver", {"port": gnss_link}),
         processing["localization"],
-        NodeSpec("equipment_modbus", {"port": str(ctx.run_dir / "mb-master"), "rate": 10.0}),
+        # reply timeout 0.5 s: the emulator shares the rig's CPU, so a starved rig answers late, not never
+        NodeSpec("equipment_modbus", {"port": str(ctx.run_dir / "mb-master"), "rate": 10.0, "timeout": 0.5}),
         processing["planner"],
         processing["controller"],
         # the run's record

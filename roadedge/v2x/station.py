@@ -6,6 +6,7 @@ topics and hand typed messages to :meth:`V2xStation.transmit`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -119,8 +120,9 @@ class V2xStation:
         on_log: Callable[[str], None],
         on_burst_end: Callable[[], None] | None = None,
     ) -> None:
-        """Receive in a background thread; every good frame calls ``on_received``, and after each
-        burst drained from the radio socket (at most ``burst_max`` frames) ``on_burst_end`` is called."""
+        """Receive in a background thread, burst by burst (at most ``burst_max`` frames drained from the
+        radio socket at a time, through :meth:`Ingest.burst`): every good frame calls ``on_received``,
+        in order, then ``on_burst_end`` is called (a node publishing a burst's BSMs together flushes)."""
         assert self.link is not None
         lock = self.lock
         ingest = self.ingest
@@ -128,22 +130,26 @@ class V2xStation:
         rx_total = self.rx_total
         rx_rate = self.rx_rate
 
-        def handle(frame: bytes) -> None:
+        def handle(frames: list[bytes]) -> None:
             with lock:
-                rx_total.tick()
-                received = ingest(frame, clock())
-                log = ingest.last_log
-                if received is not None:
-                    meter = rx_rate.get(received.kind)
+                for _ in frames:
+                    rx_total.tick()
+                received, logs = ingest.burst(frames, clock())
+                for item in received:
+                    meter = rx_rate.get(item.kind)
                     if meter is None:
-                        meter = rx_rate[received.kind] = RateMeter()
+                        meter = rx_rate[item.kind] = RateMeter()
                     meter.tick()
-            if log:
-                on_log(log)
-            if received is not None:
-                on_received(received)
+            for log in logs:
+                with contextlib.suppress(Exception):
+                    on_log(log)
+            for item in received:
+                with contextlib.suppress(Exception):
+                    on_received(item)
+            if on_burst_end is not None:
+                on_burst_end()
 
-        self.link.start(handle, on_burst_end, self.params.burst_max)
+        self.link.start_bursts(handle, self.params.burst_max)
 
     def close(self) -> None:
         if self.link is not None:

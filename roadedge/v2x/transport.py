@@ -59,32 +59,29 @@ class RadioLink:
             out.append(data)
         return out
 
-    def start(
-        self,
-        on_frame: Callable[[bytes], None],
-        on_burst_end: Callable[[], None] | None = None,
-        burst_max: int = 1000,
-    ) -> None:
-        """Receive in a background thread; ``on_frame`` must not raise (exceptions are swallowed).
+    def start(self, on_frame: Callable[[bytes], None]) -> None:
+        """Receive in a background thread; ``on_frame`` must not raise (exceptions are swallowed)."""
 
-        Each wake-up drains the socket: up to ``burst_max`` frames waiting are handed to ``on_frame``
-        one by one, then ``on_burst_end`` is called (a node that publishes a burst's BSMs as one
-        message flushes there), and the socket is drained again until it is empty.
-        """
+        def each(frames: list[bytes]) -> None:
+            for frame in frames:
+                with contextlib.suppress(Exception):
+                    on_frame(frame)
+
+        self.start_bursts(each)
+
+    def start_bursts(self, on_burst: Callable[[list[bytes]], None], burst_max: int = 1000) -> None:
+        """Receive in a background thread, burst by burst: each wake-up drains the socket, handing
+        ``on_burst`` the frames waiting (at most ``burst_max`` at a time) until it is empty. A node
+        processes a burst staged and publishes its BSMs as one message. Exceptions are swallowed."""
         if self._thread is not None:
             return
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self._run,
-            args=(on_frame, on_burst_end, max(1, burst_max)),
-            name="v2x-radio-rx",
-            daemon=True,
+            target=self._run, args=(on_burst, max(1, burst_max)), name="v2x-radio-rx", daemon=True
         )
         self._thread.start()
 
-    def _run(
-        self, on_frame: Callable[[bytes], None], on_burst_end: Callable[[], None] | None, burst_max: int
-    ) -> None:
+    def _run(self, on_burst: Callable[[list[bytes]], None], burst_max: int) -> None:
         with selectors.DefaultSelector() as sel:
             sel.register(self.sock, selectors.EVENT_READ)
             sel.register(self._wake_r, selectors.EVENT_READ)
@@ -94,12 +91,8 @@ class RadioLink:
                     frames = self.receive(burst_max)
                     if not frames:
                         break
-                    for frame in frames:
-                        with contextlib.suppress(Exception):
-                            on_frame(frame)
-                    if on_burst_end is not None:
-                        with contextlib.suppress(Exception):
-                            on_burst_end()
+                    with contextlib.suppress(Exception):
+                        on_burst(frames)
 
     def stop(self) -> None:
         if self._thread is None:

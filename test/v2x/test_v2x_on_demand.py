@@ -200,3 +200,37 @@ def test_certificate_seen_only_in_an_unverified_frame_is_verified_when_needed(pk
     # a digest nobody has shown a certificate for: unverified when far, rejected when relevant
     other = _ingest(pki_dir)
     assert other(second, NOW + 0.15) is None and other.counter.counts == {"unknown_signer": 1}
+
+
+@pytest.mark.parametrize("on_demand", [True, False])
+def test_a_burst_gives_what_frame_by_frame_gives(pki_dir: Path, on_demand: bool) -> None:
+    """Ingest.burst (staged: envelopes, decodes, signatures, conversions) accepts, marks, rejects and
+    counts like one frame at a time; a frame repeated within the burst is a replay."""
+    out = Outgo(_signer(pki_dir, "obu"))
+    signer = _signer(pki_dir, "obu")
+    good = [out(_bsm(north_m=d), NOW + i * 0.01) for i, d in enumerate((20.0, 500.0, 90.0, 900.0, 10.0))]
+    assert all(f is not None for f in good)
+    frames: list[bytes] = [f for f in good if f is not None]
+    frames[1:1] = [
+        _forge(frames[0]),
+        b"",
+        b"\x03\x81garbage",
+        bytes(9000),
+    ]  # forged near, malformed, oversized
+    frames.append(_forge(frames[6]))  # forged far: marked unverified on demand
+    frames.append(wrap_unsigned(codec.encode_frame(*si.to_asn(_bsm(), NOW))))  # unsigned under enforce
+    bad_payload = signer.sign(b"\x00\x01", DEFAULT_AIDS["bsmFrame"], NOW)  # decodes to nothing valid
+    frames.append(bad_payload)
+    one = _ingest(pki_dir, on_demand)
+    expected = [one(f, NOW + 0.1) for f in frames]
+    burst = _ingest(pki_dir, on_demand)
+    received, logs = burst.burst(frames, NOW + 0.1)
+    assert [(r.kind, r.verdict, r.signer_digest, r.msg.speed, r.msg.position.latitude) for r in received] == [
+        (r.kind, r.verdict, r.signer_digest, r.msg.speed, r.msg.position.latitude) for r in expected if r
+    ]
+    assert burst.counter.counts == one.counter.counts and burst.counter.counts["bad_signature"] >= 1
+    assert burst.stats == one.stats and logs
+    # the same frame twice in one burst: the second copy is a replay, as frame by frame
+    again = _ingest(pki_dir, on_demand)
+    got, _ = again.burst([frames[0], frames[6], frames[0], frames[6]], NOW + 0.1)
+    assert len(got) == 2 and again.counter.counts == {"replay": 2}

@@ -141,23 +141,18 @@ def test_signed_frames_through_the_emulator(
 
 
 def test_link_hands_frames_in_bursts_bounded_by_burst_max() -> None:
-    """Frames waiting in the socket are drained burst by burst (at most burst_max frames each), every
-    burst followed by on_burst_end: where a node publishes the burst's BSMs as one BsmArray."""
+    """Frames waiting in the socket are drained burst by burst, at most burst_max frames each, in order:
+    a node ingests a burst staged and publishes its BSMs as one BsmArray."""
     link = RadioLink("127.0.0.1", 0, "127.0.0.1", 9)
     sender = RadioLink("127.0.0.1", 0, "127.0.0.1", link.local_address[1])
-    events: list[object] = []
+    bursts: list[list[bytes]] = []
     try:
         for i in range(25):  # all waiting before the receive thread starts: one wake-up drains them
             assert sender.send(bytes([i]))
-        link.start(lambda frame: events.append(frame[0]), lambda: events.append("end"), burst_max=10)
-        assert wait_for(lambda: events.count("end") >= 3 and len(events) >= 28)
-        # 25 frames in order, an end after at most 10 of them, and one after the last frame
-        assert [e for e in events if e != "end"] == list(range(25))
-        run = 0
-        for e in events:
-            run = 0 if e == "end" else run + 1
-            assert run <= 10
-        assert events[-1] == "end"
+        link.start_bursts(bursts.append, burst_max=10)
+        assert wait_for(lambda: sum(len(b) for b in bursts) >= 25)
+        assert [f[0] for b in bursts for f in b] == list(range(25))
+        assert all(1 <= len(b) <= 10 for b in bursts) and len(bursts) >= 3
     finally:
         link.close()
         sender.close()

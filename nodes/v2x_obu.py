@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from roadedge.config import param
 from roadedge.diagnostics import Health, Level
 from roadedge.ros.node import RoadedgeLifecycleNode, make_main
 from roadedge.v2x import si
+from roadedge.v2x.bsm_wire import bsm_array_cdr
 from roadedge.v2x.pipeline import Received
 from roadedge.v2x.station import StationParams, V2xStation
 
@@ -111,11 +113,20 @@ class V2xNodeBase(RoadedgeLifecycleNode[Any]):
         self._burst_stamp = None
         if self.bsm_array_pub is None or not self._burst_bsms:
             return
-        batch = BsmArray()
-        batch.header.stamp = self.get_clock().now().to_msg()
-        batch.header.frame_id = "wgs84"
-        batch.bsms, self._burst_bsms = self._burst_bsms, []
-        self.bsm_array_pub.publish(batch)
+        bsms, self._burst_bsms = self._burst_bsms, []
+        sec, nanosec = divmod(self.get_clock().now().nanoseconds, 1_000_000_000)
+        try:  # the CDR bytes rclpy would write, without its per-field conversion (roadedge.v2x.bsm_wire)
+            data = bsm_array_cdr(sec, nanosec, "wgs84", bsms)
+        except (struct.error, ValueError, OverflowError) as err:  # not expected: the SI layer fills them
+            self.get_logger().error(
+                f"BsmArray wire: {err}; published through rclpy", throttle_duration_sec=5.0
+            )
+            batch = BsmArray(bsms=bsms)
+            batch.header.stamp.sec, batch.header.stamp.nanosec = sec, nanosec
+            batch.header.frame_id = "wgs84"
+            self.bsm_array_pub.publish(batch)
+            return
+        self.bsm_array_pub.publish(data)
 
     def transmit(self, msg: Any) -> None:
         if self.station is None or not self.active:

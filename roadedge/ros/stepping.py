@@ -61,8 +61,9 @@ class DirectStepper(Stepper):
     marked subscription is taken from until a take comes back empty (a new subscription starts
     marked: it may hold latched data). Subscriptions that also have publishers outside the
     executor's nodes (their matched publisher count says so; checked when the graph changes and
-    every ``8 * sweep_every`` settles) are polled in every wave, as are services and clients while
-    a client of the graph waits for a response. The first wave of every ``sweep_every``-th settle
+    every ``8 * sweep_every`` settles), and those still matching the graph's publishers (checked
+    every settle until they have), are polled in every wave, as are services and clients while a
+    client of the graph waits for a response. The first wave of every ``sweep_every``-th settle
     polls everything: a safety net for a delivery nothing announced. Which callbacks run, and in
     which order, is the same as when everything is polled in every wave - a subscription left
     out has nothing to take - at a sixth of the takes (the 60 s demo drive through localization,
@@ -98,6 +99,8 @@ class DirectStepper(Stepper):
         self._touched: set[str] = set()  # topics the graph published on since the last wave
         self._pending: set[Any] = set()  # subscriptions that may hold a message
         self._external: set[Any] = set()  # subscriptions with publishers outside the graph
+        self._matching: set[Any] = set()  # subscriptions not yet matched with all the graph's publishers
+        self._ours: dict[str, int] = {}  # topic -> publishers of the graph
         self._clients: list[Any] = []
 
     def settle(self) -> int:
@@ -105,6 +108,11 @@ class DirectStepper(Stepper):
         self._settles += 1
         if self._settles % self.sweep_every == 0:
             self._sweep = True
+        if self._matching:
+            ours = self._ours
+            self._matching = {
+                s for s in self._matching if s.handle.get_publisher_count() < ours.get(s.topic_name, 0)
+            }
         idle = 0
         ran = 0
         while idle < self.idle_rounds:
@@ -170,16 +178,22 @@ class DirectStepper(Stepper):
         self._sweep = True
 
     def _check_external(self) -> None:
+        """Compare each subscription's matched publishers with the graph's publishers of its topic:
+        more - some publish from outside the graph; fewer - matching (and the delivery of latched
+        data) is still under way. Either is polled in every wave."""
         ours: dict[str, int] = {}
         for shape in self._shape:
             for pub in shape[2]:
                 ours[pub.topic_name] = ours.get(pub.topic_name, 0) + 1
-        self._external = {
-            sub
-            for topic, subs in self._topic_subs.items()
-            for sub in subs
-            if sub.handle.get_publisher_count() > ours.get(topic, 0)
-        }
+        self._ours = ours
+        self._external, self._matching = set(), set()
+        for topic, subs in self._topic_subs.items():
+            for sub in subs:
+                count = sub.handle.get_publisher_count()
+                if count > ours.get(topic, 0):
+                    self._external.add(sub)
+                elif count < ours.get(topic, 0):
+                    self._matching.add(sub)
 
     def _run_tasks(self) -> int:
         executor = self.executor
@@ -215,7 +229,7 @@ class DirectStepper(Stepper):
             for topic in self._touched:
                 pending.update(topic_subs.get(topic, ()))
             self._touched.clear()
-        poll = pending | self._external
+        poll = pending | self._external | self._matching
         calls = sweep or any(c._pending_requests for c in self._clients)
         guards_ready, waitables_ready = self._wait_for_others(nodes) if self._others else ({}, [])
         work: list[tuple[Any, list[Any], list[tuple[Any, Any]], list[Any], list[Any]]] = []

@@ -4,6 +4,7 @@ outside the graph, latched data of a late subscription, and service calls."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,10 +109,9 @@ def test_takes_from_a_publisher_outside_the_graph(context: Any) -> None:
     stepper = DirectStepper(executor, [inside], sweep_every=1000)
     try:
         pub = outside.create_publisher(Int32, "ext", 10)
-        for _ in range(500):  # matching is synchronous here; allow for it not to be
-            if sub.get_publisher_count() >= 1:
-                break
-            stepper.settle()
+        deadline = time.monotonic() + 10.0  # matching is synchronous here; allow for it not to be
+        while sub.get_publisher_count() < 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
         stepper.settle()
         stepper.settle()  # past the first (sweeping) settle
         pub.publish(Int32(data=7))
@@ -141,7 +141,7 @@ def test_late_subscription_gets_latched_data_and_services_answer(context: Any) -
     executor = SingleThreadedExecutor(context=context)
     for node in (a, b):
         executor.add_node(node)
-    stepper = DirectStepper(executor, [a, b], sweep_every=1000)
+    stepper = DirectStepper(executor, [a, b])
     try:
         stepper.settle()
         stepper.settle()
@@ -149,6 +149,11 @@ def test_late_subscription_gets_latched_data_and_services_answer(context: Any) -
         stepper.settle()  # no subscriber yet
         got: list[int] = []
         b.create_subscription(Int32, "map", lambda m: got.append(m.data), latched)
+        deadline = time.monotonic() + 10.0  # matching and the latched delivery may be asynchronous
+        while not got and time.monotonic() < deadline:
+            stepper.settle()
+        assert got == [42]
+        stepper.settle()
         stepper.settle()
         assert got == [42]
         future = client.call_async(Trigger.Request())

@@ -10,8 +10,9 @@ reached (:class:`roadedge.hal.modbus.LinkLoss`) the status carries ``LINK_LOST_F
 planner ends the work.
 
 Clocks: the serial link's own timing (cycle pacing, reply timeout, reopening the port) is on
-the wall clock, because it is physical. The decisions the rest of the stack sees are on the
-node clock (sim time on a HIL rig, wall time on a vehicle): command freshness, and the
+the wall clock, because it is physical. The decisions the rest of the stack sees follow the
+node clock (:meth:`EquipmentModbus.decision_time`: sim time on a HIL rig; on a vehicle the
+monotonic wall clock, immune to steps of the system time): command freshness, and the
 link-lost window, which also needs ``link_lost_cycles`` failed wall-clock cycles in a row. So
 a HIL rig starved of CPU (wall time passing while sim time does not, or sim time running
 ahead of a briefly stalled emulator) is not taken for a device fault, and a real unplug is.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rclpy.clock import ROSClock
 from roadedge_msgs.msg import WorkEquipmentCommand, WorkEquipmentStatus
 from roadedge_nodes.chassis_hal import from_message, msg_fields, to_message
 
@@ -77,7 +79,7 @@ class EquipmentModbus(RoadedgeLifecycleNode[EquipmentModbusConfig]):
         self.link: ModbusEquipmentLink | None = None
         self._lock = threading.Lock()
         self._command: dict[str, Any] = dict(EQUIPMENT_SAFE)
-        self._command_time: float | None = None  # node clock
+        self._command_time: float | None = None  # decision_time()
         self._status: dict[str, FieldValue] | None = None
         self._status_new = False
         self._stop = threading.Event()
@@ -136,10 +138,19 @@ class EquipmentModbus(RoadedgeLifecycleNode[EquipmentModbusConfig]):
     def _on_command(self, msg: WorkEquipmentCommand) -> None:
         with self._lock:
             self._command = from_message(msg)
-            self._command_time = self.now_s()
+            self._command_time = self.decision_time()
+
+    def decision_time(self) -> float:
+        """Seconds on the clock of the decisions the stack sees: the node clock while it runs on sim
+        time (/clock), else the monotonic wall clock (what the node clock means on a vehicle, without
+        its steps when the system time is set)."""
+        clock = self.get_clock()
+        if isinstance(clock, ROSClock) and clock.ros_time_is_active:
+            return self.now_s()
+        return time.monotonic()
 
     def _fresh_command(self, now: float) -> dict[str, Any]:
-        """The planner's command while it is fresh on the node clock, else the safe state."""
+        """The planner's command while it is fresh (``now``: decision_time()), else the safe state."""
         with self._lock:
             age = None if self._command_time is None else now - self._command_time
             # a negative age is a clock stepped back: not trusted until the next command arrives
@@ -150,10 +161,10 @@ class EquipmentModbus(RoadedgeLifecycleNode[EquipmentModbusConfig]):
         period = 1.0 / self.config.rate
         next_time = time.monotonic()  # the link's cycles are paced on the wall clock
         while not self._stop.is_set():
-            command = self._fresh_command(self.now_s())
+            command = self._fresh_command(self.decision_time())
             assert self.link is not None
             status = self.link.cycle(command)
-            now = self.now_s()
+            now = self.decision_time()
             with self._lock:
                 if status is not None:
                     self._status, self._status_new = status, True
@@ -167,7 +178,7 @@ class EquipmentModbus(RoadedgeLifecycleNode[EquipmentModbusConfig]):
             self._stop.wait(delay)
 
     def _publish(self) -> None:
-        now = self.now_s()
+        now = self.decision_time()
         with self._lock:
             lost = self.link_loss.lost(now)
         if self.active and self.link is not None and lost:
@@ -191,7 +202,7 @@ class EquipmentModbus(RoadedgeLifecycleNode[EquipmentModbusConfig]):
             return Health(Level.STALE, "not configured")
         values = {"cycles_ok": str(link.cycles_ok), "reconnects": str(link.reconnects)}
         values.update(link.events.values())
-        now = self.now_s()
+        now = self.decision_time()
         with self._lock:
             lost, silent = self.link_loss.lost(now), self.link_loss.silent_for(now)
         if lost:

@@ -181,7 +181,7 @@ def test_rig_stall_is_no_device_fault_but_an_unplug_is(rig: Rig) -> None:
     rig.hub.mute_to.add(rig.master)
     wall_wait(rig, lambda: loss.failed_in_row >= 8, 5.0, "failed cycles during the stall")
     rig.ros.spin_for(0.6)  # past command_timeout (0.5 s) in wall time
-    assert not loss.lost(rig.node.now_s()) and not rig.lost_seen()
+    assert not loss.lost(rig.node.decision_time()) and not rig.lost_seen()
     assert model.command.get("enable") and model.command.get("main_brush") == 1  # still the planner's
     rig.hub.mute_to.discard(rig.master)
     rig.run_until(rig.good_status, 5.0, "good status after the stall")

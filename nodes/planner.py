@@ -152,6 +152,8 @@ class PlannerNode(RoadedgeNode[PlannerConfig]):
 
         self.subscription(topics.V2X_RX_SPAT, verified_only(self._on_spat))
         self.subscription(topics.V2X_RX_BSM, verified_only(self._on_bsm))
+        take_bsm = verified_only(self._on_bsm)  # V2X nodes with bsm_array: the BSMs of a burst together
+        self.subscription(topics.V2X_RX_BSM_ARRAY, lambda batch: [take_bsm(b) for b in batch.bsms])
         self.subscription(topics.V2X_RX_RSM, verified_only(self._on_rsm))
         self.subscription(topics.V2X_RX_RSI, verified_only(self._on_rsi))
         self._own_work_zones = 0  # RSI events ignored because they are this vehicle's own work zone

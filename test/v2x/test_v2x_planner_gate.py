@@ -48,6 +48,34 @@ def test_planner_ignores_unverified_v2x_messages(ros: Any) -> None:
         node.destroy_node()
 
 
+def test_planner_takes_bsms_from_arrays_verified_only(ros: Any) -> None:
+    """A V2X node with bsm_array publishes the BSMs of a burst as one BsmArray: planning takes each
+    element as it takes a Bsm (and still ignores the unverified ones)."""
+    from roadedge_msgs.msg import BsmArray
+    from roadedge_nodes.planner import PlannerNode
+
+    node = PlannerNode(context=ros.context, parameter_overrides=[Parameter("rate", value=1.0)])
+    try:
+        ros.add_node(node)
+        pub = ros.node.create_publisher(
+            BsmArray, topics.V2X_RX_BSM_ARRAY.name, qos_for(topics.V2X_RX_BSM_ARRAY)
+        )
+        ros.wait_for_matched(pub)
+        batch = BsmArray()
+        batch.bsms = [
+            _emergency_bsm(node, "cccc", int(Verdict.UNVERIFIED)),
+            _emergency_bsm(node, "dddd", V2xHeader.VERDICT_VERIFIED),
+            _emergency_bsm(node, "eeee", V2xHeader.VERDICT_VERIFIED),
+        ]
+        pub.publish(batch)
+        ros.spin_until(lambda: "dddd" in node._evs and "eeee" in node._evs, what="the verified BSMs taken")
+        assert "cccc" not in node._evs and "cccc" not in node._bsm
+        assert node._bad.counts.get("v2x_unverified") == 1
+    finally:
+        ros.executor.remove_node(node)
+        node.destroy_node()
+
+
 def test_planner_ignores_the_work_zone_around_its_own_vehicle(ros: Any) -> None:
     """The RSU turns this sweeper's BSMs into an RSI work zone for others; the sweeper itself must not
     slow down inside it (its own id comes latched from v2x_obu), but a zone around another one counts."""

@@ -106,6 +106,10 @@ def from_time32(value: int) -> float:
     return EPOCH_2004 + float(value)
 
 
+#: the one signature algorithm (immutable; built once: building it costs about a microsecond per frame)
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
 def _sig_fields(der: bytes) -> dict[str, bytes]:
     r, s = decode_dss_signature(der)
     return {"rSig": r.to_bytes(32, "big"), "sSig": s.to_bytes(32, "big")}
@@ -177,7 +181,7 @@ class Certificate:
 
     def signed_by(self, issuer_key: ec.EllipticCurvePublicKey) -> bool:
         try:
-            issuer_key.verify(_sig_der(self.signature), self.tbs_encoded, ec.ECDSA(hashes.SHA256()))
+            issuer_key.verify(_sig_der(self.signature), self.tbs_encoded, _ECDSA_SHA256)
         except InvalidSignature:
             return False
         return True
@@ -212,7 +216,7 @@ def issue_certificate(
         "verifyKey": _compressed(subject_key),
     }
     tbs_encoded = bytes(_spec().encode("ToBeSignedCertificate", tbs))
-    signature = _sig_fields(issuer_key.sign(tbs_encoded, ec.ECDSA(hashes.SHA256())))
+    signature = _sig_fields(issuer_key.sign(tbs_encoded, _ECDSA_SHA256))
     encoded = bytes(_spec().encode("Certificate", {"toBeSigned": tbs, "signature": signature}))
     return Certificate.from_bytes(encoded)
 
@@ -326,7 +330,7 @@ class Signer:
             raise SecurityError("wrong_aid", f"certificate {self.cert.id!r} does not permit AID {aid}")
         tbs = {"aid": aid, "generationTime": to_time64(t), "payload": payload}
         tbs_encoded = bytes(_spec().encode("ToBeSignedData", tbs))
-        der = self.key.sign(tbs_encoded + self.cert.hash, ec.ECDSA(hashes.SHA256()))
+        der = self.key.sign(tbs_encoded + self.cert.hash, _ECDSA_SHA256)
         signer: tuple[str, Any]
         if t - self._last_cert >= self.cert_interval_s:
             signer = ("certificate", self._cert_value)
@@ -594,7 +598,7 @@ class Verifier:
             self._check_cert(cert, signed, pending.generated, t)
         der = encode_dss_signature(int.from_bytes(signed.r, "big"), int.from_bytes(signed.s, "big"))
         try:
-            cert.public_key.verify(der, signed.tbs + cert.hash, ec.ECDSA(hashes.SHA256()))
+            cert.public_key.verify(der, signed.tbs + cert.hash, _ECDSA_SHA256)
         except (InvalidSignature, ValueError) as exc:
             raise self.reject("bad_signature", f"signer {cert.id!r}") from exc
         self._remember(pending.replay_key, pending.generated, t)

@@ -5,6 +5,11 @@ fan with a lag, tips the dump bin, fills the hopper while sweeping and drains th
 tank while spraying. The CAN chassis ECU emulator uses it for equipment on CAN; the Modbus
 part of this module puts it behind a pymodbus RTU slave on a pty (register map in
 ``config/chassis/equipment_modbus.yaml``), for upper-body controllers on RS-485.
+
+The slave runs on the wall clock, like the controller it stands for: its replies, its heartbeat
+watchdog and the actuators' motion are physical time. On a HIL rig on sim time it shares the
+rig's CPU, so a starved rig answers late; the master (``equipment_modbus``) takes the decisions
+the scenario sees on the node clock and gives it a longer reply timeout there.
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
+from roadedge.control import speed_profile as sp
 from roadedge.control.speed_profile import MotionLimits, curvature_speed_limit, plan_speed_profile
 
 LIM = MotionLimits(max_acceleration=1.0, max_deceleration=1.5, max_jerk=1.0)
@@ -90,3 +93,78 @@ def test_no_dip_below_a_cap_before_accelerating_or_after_braking_to_it() -> None
     assert dipping.v.min() < 1.4
     with pytest.raises(ValueError):
         MotionLimits(change_weight=-1.0)
+
+
+def _programmes() -> list[tuple]:  # type: ignore[type-arg]
+    """Speed-profile programmes of several shapes: (s, vmax, v0, a0, ref, limits) as _solve_lp takes them."""
+    out = []
+    rng = np.random.default_rng(5)
+    for s, vmax, v0, a0, stop, lim in (
+        (np.linspace(0.0, 120.0, 241), np.full(241, 8.0), 0.0, 0.0, 100.0, LIM),
+        (
+            np.linspace(0.0, 60.0, 121),
+            curvature_speed_limit(np.where(np.arange(121) > 60, 0.1, 0.0), 1.0, 8.0),
+            2.0,
+            0.0,
+            None,
+            LIM,
+        ),
+        (np.arange(0.0, 40.0, 1.0), np.where(np.arange(40.0) <= 5.0, 1.5, 2.5), 1.5, 0.0, None, LIM),
+        (
+            np.arange(0.0, 40.0, 1.0),
+            np.where(np.arange(40.0) <= 5.0, 1.5, 2.5),
+            1.5,
+            0.0,
+            None,
+            MotionLimits(1.0, 1.5, 1.0, change_weight=0.0),
+        ),
+        (np.linspace(0.0, 50.0, 101), np.full(101, 8.0), 8.0, -0.4, 22.0, LIM),  # a0 rows; may be infeasible
+        (np.linspace(0.0, 50.0, 101), np.full(101, 8.0), 8.0, 0.0, 20.0, LIM),
+        (np.linspace(0.0, 80.0, 81), np.full(81, 6.0), 4.0, 0.2, 70.0, LIM),  # a0 rows
+        (np.cumsum(rng.uniform(0.5, 1.2, 80)), None, 3.0, 0.3, None, LIM),  # uneven stations
+        (np.cumsum(rng.uniform(0.5, 1.2, 80)), None, 4.0, -0.2, 60.0, LIM),
+    ):
+        vm = 4.0 + 1.5 * np.sin(s / 6.0) if vmax is None else np.asarray(vmax, dtype=np.float64)
+        if stop is not None:
+            vm = np.where(s >= stop, 0.0, vm)
+        ref = sp._passes(s, vm, v0, lim.max_acceleration, lim.max_deceleration)
+        out.append((s, vm, v0, a0, ref, lim))
+    return out
+
+
+@pytest.mark.skipif(sp.highspy is None, reason="highspy not installed (linprog solves the programme)")
+def test_highspy_solution_is_linprogs() -> None:
+    """The programme handed to HiGHS directly gives linprog's answer: same feasibility verdict, same optimum
+    (the same HiGHS release as scipy's: the same vertex), also after other models on the reused solver."""
+    programmes = _programmes()
+    expected = [sp._solve_linprog(sp._lp(*p)) for p in programmes]
+    assert any(x is None for x in expected) and sum(x is not None for x in expected) >= 6
+    for _ in range(2):  # twice in turn: nothing carries over from the previous model
+        for p, want in zip(programmes, expected, strict=True):
+            lp = sp._lp(*p)
+            got = sp._solve_highs(lp)
+            assert (got is None) == (want is None)
+            if got is not None and want is not None:
+                assert float(lp.c @ got) == pytest.approx(float(lp.c @ want), rel=1e-9, abs=1e-9)
+                np.testing.assert_allclose(got, want, rtol=0.0, atol=1e-7)
+
+
+@pytest.mark.skipif(sp.highspy is None, reason="highspy not installed")
+def test_each_thread_has_its_own_solver() -> None:
+    programmes = _programmes()
+    alone = [sp._solve_highs(sp._lp(*p)) for p in programmes]
+    results: dict[int, list] = {}  # type: ignore[type-arg]
+
+    def work(k: int) -> None:
+        results[k] = [sp._solve_highs(sp._lp(*p)) for p in programmes * 3]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got in results.values():
+        for g, a in zip(got, alone * 3, strict=True):
+            assert (g is None) == (a is None)
+            if g is not None and a is not None:
+                assert np.array_equal(g, a)

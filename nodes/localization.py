@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import Quaternion, TransformStamped, TwistWithCovarianceStamped
-from nav_msgs.msg import Odometry
 from roadedge_msgs.msg import VehicleStatus
 from roadedge_msgs.srv import ResetLocalization
 from sensor_msgs.msg import Imu, NavSatFix, NavSatStatus, Range
@@ -32,6 +31,7 @@ from roadedge.localization.curb import CurbLines, RangeMount, load_site_curbs
 from roadedge.localization.ekf import EkfParams, FilterState, LocalizationEkf, required_accuracy_met
 from roadedge.localization.geodesy import GeodeticOrigin, LeverArm, MapFrame, enu_covariance
 from roadedge.localization.gnss import COVARIANCE_TYPE_KNOWN, COVARIANCE_TYPE_UNKNOWN
+from roadedge.localization.wire import navsatfix_template, odometry_template, tf_template
 from roadedge.ros.node import RoadedgeNode, make_main
 
 RESET_SERVICE = "localization/reset"
@@ -188,6 +188,10 @@ class LocalizationNode(RoadedgeNode[LocalizationConfig]):
         self._tf_pub = self.publisher(topics.TF, TFMessage)
         self._tf_static_pub = self.publisher(topics.TF_STATIC, TFMessage)
         self._geo_pub = self.publisher(topics.LOCALIZATION_GEODETIC)
+        # the outputs' bytes with the frame names written once (roadedge.localization.wire)
+        self._odom_cdr = odometry_template("map", "base_link")
+        self._tf_cdr = tf_template([("map", "odom"), ("odom", "base_link")])
+        self._geo_cdr = navsatfix_template("base_link", NavSatStatus.SERVICE_GPS, COVARIANCE_TYPE_KNOWN)
         self.subscription(topics.GNSS_FIX, self._on_fix)
         if c.use_gnss_velocity:
             self.subscription(topics.GNSS_VEL, self._on_velocity)
@@ -369,44 +373,58 @@ class LocalizationNode(RoadedgeNode[LocalizationConfig]):
         ekf.predict(now)
         if not ekf.initialized:
             return
-        stamp = self.get_clock().now().to_msg()
-        x = ekf.x
-        odom = Odometry()
-        odom.header.stamp = stamp
-        odom.header.frame_id = "map"
-        odom.child_frame_id = "base_link"
-        odom.pose.pose.position.x, odom.pose.pose.position.y = float(x[0]), float(x[1])
-        odom.pose.pose.position.z = float(ekf.z)
-        odom.pose.pose.orientation = yaw_quaternion(float(x[2]))
-        pc = np.zeros((6, 6))
-        idx = [0, 1, 5]
-        pc[np.ix_(idx, idx)] = ekf.P[np.ix_([0, 1, 2], [0, 1, 2])]
-        pc[2, 2] = ekf.z_var
-        pc[3, 3] = pc[4, 4] = 0.01  # roll, pitch not estimated (flat-ground model)
-        odom.pose.covariance = [float(v) for v in pc.flatten()]
-        odom.twist.twist.linear.x = float(x[3])
-        odom.twist.twist.angular.z = float(x[4])
-        tc = np.zeros((6, 6))
-        tc[0, 0], tc[5, 5] = ekf.P[3, 3], ekf.P[4, 4]
-        tc[1, 1] = tc[2, 2] = tc[3, 3] = tc[4, 4] = 0.01
-        odom.twist.covariance = [float(v) for v in tc.flatten()]
-        self._odom_pub.publish(odom)
+        sec, nanosec = divmod(self.get_clock().now().nanoseconds, 1_000_000_000)  # Time.to_msg()
+        x = ekf.x.tolist()
+        p = ekf.P.tolist()
+        z = float(ekf.z)
+        half = 0.5 * x[2]
+        r = 0.01  # roll, pitch not estimated (flat-ground model); twist's unestimated axes
+        # pose covariance (x, y, z, roll, pitch, yaw) from the filter's x, y, yaw block and the height
+        # variance; twist covariance diagonal from the speed and yaw-rate variances
+        # fmt: off
+        self._odom_pub.publish(
+            self._odom_cdr.pack(
+                sec, nanosec,
+                x[0], x[1], z, 0.0, 0.0, math.sin(half), math.cos(half),
+                p[0][0], p[0][1], 0.0, 0.0, 0.0, p[0][2],
+                p[1][0], p[1][1], 0.0, 0.0, 0.0, p[1][2],
+                0.0, 0.0, float(ekf.z_var), 0.0, 0.0, 0.0,
+                0.0, 0.0, 0.0, r, 0.0, 0.0,
+                0.0, 0.0, 0.0, 0.0, r, 0.0,
+                p[2][0], p[2][1], 0.0, 0.0, 0.0, p[2][2],
+                x[3], 0.0, 0.0, 0.0, 0.0, x[4],
+                p[3][3], 0.0, 0.0, 0.0, 0.0, 0.0,
+                0.0, r, 0.0, 0.0, 0.0, 0.0,
+                0.0, 0.0, r, 0.0, 0.0, 0.0,
+                0.0, 0.0, 0.0, r, 0.0, 0.0,
+                0.0, 0.0, 0.0, 0.0, r, 0.0,
+                0.0, 0.0, 0.0, 0.0, 0.0, p[4][4],
+            )
+        )
+        # fmt: on
         mx, my, myaw = ekf.map_to_odom()
         ox, oy, oyaw = ekf.odom
+        m_half, o_half = 0.5 * myaw, 0.5 * float(oyaw)
         self._tf_pub.publish(
-            TFMessage(
-                transforms=[
-                    self._transform("map", "odom", stamp, mx, my, 0.0, yaw_quaternion(myaw)),
-                    self._transform(
-                        "odom",
-                        "base_link",
-                        stamp,
-                        float(ox),
-                        float(oy),
-                        float(ekf.z),
-                        yaw_quaternion(float(oyaw)),
-                    ),
-                ]
+            self._tf_cdr.pack(
+                sec,
+                nanosec,
+                mx,
+                my,
+                0.0,
+                0.0,
+                0.0,
+                math.sin(m_half),
+                math.cos(m_half),
+                sec,
+                nanosec,
+                float(ox),
+                float(oy),
+                z,
+                0.0,
+                0.0,
+                math.sin(o_half),
+                math.cos(o_half),
             )
         )
 
@@ -414,22 +432,31 @@ class LocalizationNode(RoadedgeNode[LocalizationConfig]):
         ekf = self.ekf
         if not ekf.initialized:
             return
+        if self._geo_pub.get_subscription_count() == 0:
+            return  # a volatile topic: a subscriber not matched now would not receive it either
         lat, lon, h = self.frame.to_geodetic(float(ekf.x[0]), float(ekf.x[1]), float(ekf.z))
-        msg = NavSatFix()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = "base_link"
+        sec, nanosec = divmod(self.get_clock().now().nanoseconds, 1_000_000_000)
         tracking = ekf.state() == FilterState.TRACKING
-        msg.status = NavSatStatus(
-            status=NavSatStatus.STATUS_FIX if tracking else NavSatStatus.STATUS_NO_FIX,
-            service=NavSatStatus.SERVICE_GPS,
+        p = ekf.P.tolist()
+        self._geo_pub.publish(
+            self._geo_cdr.pack(
+                sec,
+                nanosec,
+                NavSatStatus.STATUS_FIX if tracking else NavSatStatus.STATUS_NO_FIX,
+                lat,
+                lon,
+                h,
+                p[0][0],
+                p[0][1],
+                0.0,
+                p[1][0],
+                p[1][1],
+                0.0,
+                0.0,
+                0.0,
+                float(ekf.z_var),
+            )
         )
-        msg.latitude, msg.longitude, msg.altitude = lat, lon, h
-        cov = np.zeros((3, 3))
-        cov[:2, :2] = ekf.P[:2, :2]
-        cov[2, 2] = ekf.z_var
-        msg.position_covariance = [float(v) for v in cov.flatten()]
-        msg.position_covariance_type = COVARIANCE_TYPE_KNOWN
-        self._geo_pub.publish(msg)
 
     # ---- health
     def _required(self) -> float | None:

@@ -157,7 +157,7 @@ class BagSource:
             if file.suffix == ".mcap":
                 with file.open("rb") as stream:
                     for _schema, channel, message in make_reader(stream).iter_messages(
-                        topics=sorted(wanted), start_time=start_ns, end_time=stop_ns, log_time_order=True
+                        topics=sorted(wanted), starting_at=start_ns, ending_before=stop_ns, log_time_order=True
                     ):
                         yield channel.topic, int(message.log_time), message.data
                 continue

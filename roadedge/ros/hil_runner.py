@@ -190,6 +190,7 @@ RECORDED_TOPICS = tuple(
         topics.ODOMETRY,
         topics.OBJECTS,
         topics.V2X_RX_BSM,
+        topics.V2X_RX_BSM_ARRAY,  # the V2X node's bsm_array option (dense traffic)
         topics.V2X_RX_MAP,
         topics.V2X_RX_SPAT,
         topics.V2X_RX_RSI,

@@ -23,7 +23,9 @@ longer queued on disk; a message still queued when the run ends is late, not los
 from __future__ import annotations
 
 import argparse
+import atexit
 import multiprocessing as mp
+import shutil
 import statistics
 import sys
 import tempfile
@@ -264,6 +266,7 @@ def main() -> int:
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="roadedge-bench-cloud-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     pki = TestPki(folder / "pki")
     pki.client("ops-centre")
     from cryptography.hazmat.primitives import serialization

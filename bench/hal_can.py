@@ -32,10 +32,12 @@ Usage: ``tools/with_env.sh python bench/hal_can.py`` (about 40 s). ``--sender th
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import itertools
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -162,6 +164,7 @@ def main() -> int:
     canmap = CanMap(MAP)
     drive_id = canmap.frames("vehicle_command")[0].frame_id
     tmp = Path(tempfile.mkdtemp(prefix="hal-bench-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     hub = SocketCanHub([0, 0]) if args.transport == "socket" else PtyCanHub([tmp / "ecu", tmp / "hal"])
     hub.start()
     ecu_link, hal_link = (str(link) for link in hub.links)

@@ -2,13 +2,15 @@
 
 Before rclpy is imported anywhere this sets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, a
 ROS_DOMAIN_ID no other run on this machine holds (claimed with a lock file), ROS_HOME and
-ROS_LOG_DIR in a temporary folder, a Fast DDS profile that announces participants
-quickly, and field checks of generated messages.
+ROS_LOG_DIR in a temporary folder (removed at exit unless ROADEDGE_KEEP_TEST_LOGS is set), a
+Fast DDS profile that announces participants quickly, and field checks of generated messages.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +33,8 @@ FASTDDS_PROFILE = ROOT / "config" / "dds" / "fastdds_localhost.xml"
 def _isolate_dds() -> None:
     local_dds.isolate(new_domain=True)
     home = Path(tempfile.mkdtemp(prefix="roadedge-test-"))
+    if not os.environ.get("ROADEDGE_KEEP_TEST_LOGS"):  # the ROS logs go with the run unless asked for
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
     os.environ["ROS_HOME"] = str(home)
     os.environ["ROS_LOG_DIR"] = str(home / "log")
     os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(FASTDDS_PROFILE)

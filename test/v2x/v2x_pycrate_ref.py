@@ -21,13 +21,15 @@ def module() -> Any:
     from pycrate_asn1c.asnproc import PycrateGenerator, compile_text, generate_modules
 
     compile_text(codec.MODULE_FILE.read_text())
-    out = Path(tempfile.mkdtemp(prefix="csae_pycrate_")) / "csae53_pycrate.py"
-    generate_modules(PycrateGenerator, str(out))
-    spec = importlib.util.spec_from_file_location("csae53_pycrate", out)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["csae53_pycrate"] = mod
-    spec.loader.exec_module(mod)
+    # the generated source is only needed while it is imported: the folder goes right after
+    with tempfile.TemporaryDirectory(prefix="csae_pycrate_") as folder:
+        out = Path(folder) / "csae53_pycrate.py"
+        generate_modules(PycrateGenerator, str(out))
+        spec = importlib.util.spec_from_file_location("csae53_pycrate", out)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["csae53_pycrate"] = mod
+        spec.loader.exec_module(mod)
     return mod.CSAE53_2020
 
 

@@ -414,6 +414,10 @@ def standalone_main(argv: list[str] | None = None) -> int:
 # ---------------------------------------------------------------------- ROS node wrapper
 
 
+#: the service that switches this emulator's faults (roadedge_msgs/srv/InjectFault)
+FAULT_SERVICE = "hil/gnss/inject_fault"
+
+
 @dataclass(frozen=True)
 class GnssEmulatorNodeConfig:
     link: str = param("/tmp/roadedge/gnss0", help="path of the symlink to the pty the receiver opens")
@@ -469,7 +473,7 @@ class GnssEmulatorNode(RoadedgeNode[GnssEmulatorNodeConfig]):
         self._t0: float | None = None
         self._outage_since: float | None = None
         self.subscription(topics.GROUND_TRUTH, self._on_truth)
-        self.create_service(InjectFault, "hil/gnss/inject_fault", self._on_fault)
+        self.create_service(InjectFault, FAULT_SERVICE, self._on_fault)
         self.create_timer(1.0 / c.rate, self._tick)
         self.health.add("emulator", self._health)
         self.get_logger().info(f"GNSS emulator on {self.port.name} (link {c.link})")

@@ -618,14 +618,19 @@ def run_scenario(
             rclpy.shutdown(context=context)
 
 
-#: Where each fault of a scenario is injected: (service, fault name) by (kind, device).
-FAULT_SERVICES: dict[tuple[str, str], tuple[str, str]] = {
-    ("can_loss", ""): ("hil/chassis/inject_fault", "can_loss"),
-    ("gnss_outage", ""): ("hil/gnss/inject_fault", "gnss_outage"),
-    ("serial_unplug", "gnss"): ("hil/gnss/inject_fault", "serial_unplug"),
-    ("serial_unplug", "work_equipment"): ("hil/equipment_modbus_slave/inject_fault", "serial_unplug"),
-    ("serial_unplug", ""): ("hil/equipment_modbus_slave/inject_fault", "serial_unplug"),
-}
+def fault_services() -> dict[tuple[str, str], tuple[str, str]]:
+    """Where each fault of a scenario is injected: (service, fault name) by (kind, device), the
+    services named by the emulators that offer them."""
+    from roadedge_hil import chassis_emulator, equipment_modbus_slave, gnss_emulator
+
+    equipment = equipment_modbus_slave.INJECT_FAULT_SERVICE
+    return {
+        ("can_loss", ""): (chassis_emulator.FAULT_SERVICE, "can_loss"),
+        ("gnss_outage", ""): (gnss_emulator.FAULT_SERVICE, "gnss_outage"),
+        ("serial_unplug", "gnss"): (gnss_emulator.FAULT_SERVICE, "serial_unplug"),
+        ("serial_unplug", "work_equipment"): (equipment, "serial_unplug"),
+        ("serial_unplug", ""): (equipment, "serial_unplug"),
+    }
 
 
 class FaultSchedule:
@@ -633,6 +638,7 @@ class FaultSchedule:
 
     def __init__(self, node: Node, scenario: Scenario, monitor: ScenarioMonitor, stepper: Stepper) -> None:
         self._node, self._monitor, self._stepper = node, monitor, stepper
+        self._services = fault_services()
         self._pending = sorted(
             [(f.start, True, f) for f in scenario.faults]
             + [(f.start + f.duration, False, f) for f in scenario.faults],
@@ -644,7 +650,7 @@ class FaultSchedule:
 
         while self._pending and self._pending[0][0] <= t + 1e-9:
             _, active, fault = self._pending.pop(0)
-            service, name = FAULT_SERVICES[(fault.kind, fault.device)]
+            service, name = self._services[(fault.kind, fault.device)]
             answer = _call(
                 self._node,
                 InjectFault,

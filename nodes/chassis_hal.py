@@ -138,6 +138,7 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
         self.subscription(topics.EQUIPMENT_COMMAND, self._on_equipment)
         self._remote_stop = False
         self._restart_at = -1e9
+        self._sender_restarts = 0  # sender processes started again after one died (in diagnostics)
         self.subscription(topics.CLOUD_REMOTE_STOP, self._on_remote_stop)
         self.create_service(SetDriveMode, SET_DRIVE_MODE_SERVICE, self._on_set_mode)
         self.create_timer(1.0 / self.config.status_rate, self._publish)
@@ -295,7 +296,8 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
         try:
             runtime.start()
             runtime.remote_stop(self._remote_stop)
-            self.get_logger().warning("chassis sender process restarted")
+            self._sender_restarts += 1
+            self.get_logger().warning(f"chassis sender process restarted ({self._sender_restarts} so far)")
         except RuntimeError as err:
             self.get_logger().error(str(err))
 
@@ -327,6 +329,7 @@ class ChassisHal(RoadedgeLifecycleNode[ChassisHalConfig]):
             "rx_frames": str(snap.rx_frames),
             "reconnects": str(snap.reconnects),
             "sender": self.config.sender,
+            "sender_restarts": str(self._sender_restarts),
         }
         values.update({kind: str(n) for kind, n in sorted(snap.events.items())})
         if not runtime.running and self.active:

@@ -12,6 +12,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
@@ -47,6 +48,17 @@ def write_params(tmp_path: Path, transport: str = "pty") -> Path:
     return path
 
 
+def sender_process(hal_pid: int) -> psutil.Process:
+    """The chassis HAL's sender process (``python -m roadedge.hal.sender``), a child of the node's."""
+    for child in psutil.Process(hal_pid).children(recursive=True):
+        try:
+            if "roadedge.hal.sender" in " ".join(child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    raise LookupError(f"no sender process under pid {hal_pid}")
+
+
 def safety_errors(diagnostics: list[Any]) -> list[str]:
     return [
         s.message
@@ -70,7 +82,7 @@ def test_closed_loop_equipment_and_faults_across_processes(ros, node_process, tm
     truth = ros.collect(Odometry, topics.GROUND_TRUTH.name)
     diagnostics = ros.collect(DiagnosticArray, topics.DIAGNOSTICS.name)
     node_process("chassis_ecu", params)
-    node_process("chassis_hal", params)
+    hal = node_process("chassis_hal", params)
     controller = node_process("speed_controller", params)
 
     # controller -> HAL -> CAN -> ECU -> CAN -> HAL -> /vehicle/status -> controller
@@ -136,9 +148,29 @@ def test_closed_loop_equipment_and_faults_across_processes(ros, node_process, tm
     )
     ros.spin_until(lambda: abs(truth[-1].twist.twist.linear.x) < 0.02, 10.0, "standstill after timeout")
 
-    # a new controller drives again; the e-stop button -> emergency stop, latched
+    # a new controller drives again
     node_process("speed_controller", params)
     ros.spin_until(lambda: truth[-1].twist.twist.linear.x > 1.0, 20.0, "driving with the new controller")
+
+    # the sender process dies (SIGKILL) -> the HAL starts a new one and counts it; the new sender
+    # has no command until the controller's next one (the chassis' own 0.25 s command timeout covers
+    # the gap: a restart slower than that is a controlled stop), so it drives on fresh commands only
+    killed = sender_process(hal.proc.pid)
+    killed.kill()
+    ros.spin_until(
+        lambda: any(
+            s.name.endswith("chassis_hal: can")
+            and {v.key: v.value for v in s.values}.get("sender_restarts") == "1"
+            for a in diagnostics[-3:]
+            for s in a.status
+        ),
+        15.0,
+        "sender_restarts 1 in the CAN diagnostic",
+    )
+    assert sender_process(hal.proc.pid).pid != killed.pid
+    ros.spin_until(lambda: truth[-1].twist.twist.linear.x > 1.0, 20.0, "driving through the restarted sender")
+
+    # the e-stop button -> emergency stop (through the restarted sender), latched
     assert call(ros, inject, InjectFault.Request(fault="estop", active=True)).success
     ros.spin_until(lambda: any("emergency_stop_input" in m for m in safety_errors(diagnostics)), 10.0, "diag")
     ros.spin_until(lambda: abs(truth[-1].twist.twist.linear.x) < 0.02, 10.0, "standstill after e-stop")

@@ -7,8 +7,9 @@ the vehicle stack, and CPU and RSS of the whole vehicle stack at nominal rates.
 
 1. Inputs: a ``--duration`` s HIL run of ``--scenario`` (the demo: sweeping a curb route through a
    signalised intersection with an RSU, SPaT, MAP, objects), recorded by the runner. The run is kept in
-   out/bench/<scenario>_<duration>s/ and reused by later runs (``--record`` makes a new one; the first
-   run takes a minute longer); ``--inputs`` names another run's bag.
+   out/bench/<scenario>_<duration>s/ and reused by later runs (``--record`` makes a new one, and so does
+   a kept run whose message types differ from the installed ones; the first run takes a minute
+   longer); ``--inputs`` names another run's bag.
 2. Replay speed (``--graph stack``): the run's recorded inputs (GNSS fix and velocity, curb range,
    vehicle and equipment status, objects, V2X) are replayed twice, message by message with /clock
    steps of 20 ms, through localization, planner and controller composed as in the run
@@ -96,7 +97,15 @@ def scenario_inputs(args: argparse.Namespace) -> Path:
     scenario = dataclasses.replace(scenario, duration=min(args.duration, scenario.duration))
     run_dir = ROOT / "out" / "bench" / f"{scenario.name}_{scenario.duration:g}s"
     bag = run_dir / "bag"
-    if args.record or not (bag / "metadata.yaml").is_file():
+    stale: dict[str, str] = {}
+    if not args.record and (bag / "metadata.yaml").is_file():
+        from roadedge.bag.replay import BagSource
+
+        with BagSource(bag) as kept:
+            stale = kept.stale_topics()  # recorded before an interface change: record again
+        for topic, why in sorted(stale.items()):
+            print(f"kept run {bag}: {topic}: {why}")
+    if args.record or stale or not (bag / "metadata.yaml").is_file():
         print(f"recording the inputs: {scenario.name} on the HIL rig, {scenario.duration:g} s", flush=True)
         started = time.perf_counter()
         result = run_scenario(scenario, run_dir, report=False)

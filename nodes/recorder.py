@@ -299,9 +299,13 @@ class RclpySink:
         self.live = live
         self.publishers: dict[str, Any] = {}
         self.skipped: list[str] = []
+        stale = source.stale_topics()
         for name in source.select(options.topics, options.exclude):
             info = source.topics[name]
             out = options.remap.get(name, name)
+            if name in stale:
+                self.skipped.append(f"{name} ({stale[name]})")
+                continue
             try:
                 cls = message_type(info.msgtype)
             except (ImportError, AttributeError, ValueError):

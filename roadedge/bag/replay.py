@@ -34,6 +34,7 @@ from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
 
 from roadedge.bag.errors import BagError
+from roadedge.bag.msgdefs import MessageDefinitions
 
 NS = 1_000_000_000
 
@@ -54,6 +55,7 @@ class BagTopic:
     count: int
     offered_qos: tuple[Qos, ...] = ()
     serialization_format: str = "cdr"
+    type_hash: str = ""  # RIHS01 hash of the type as recorded (empty in bags older than Iron)
 
 
 def _describe(err: BaseException) -> str:
@@ -119,7 +121,8 @@ class BagSource:
                     conn.topic, old.msgtype, old.count + conn.msgcount, old.offered_qos
                 )
             else:
-                self.topics[conn.topic] = BagTopic(conn.topic, conn.msgtype, conn.msgcount, qos, fmt)
+                digest = conn.digest if conn.digest.startswith("RIHS01_") else ""
+                self.topics[conn.topic] = BagTopic(conn.topic, conn.msgtype, conn.msgcount, qos, fmt, digest)
         self._mcap_files = self._mismatched_mcap_channels()
         for topic in self.topics.values():
             if topic.serialization_format != "cdr":
@@ -157,7 +160,10 @@ class BagSource:
             if file.suffix == ".mcap":
                 with file.open("rb") as stream:
                     for _schema, channel, message in make_reader(stream).iter_messages(
-                        topics=sorted(wanted), starting_at=start_ns, ending_before=stop_ns, log_time_order=True
+                        topics=sorted(wanted),
+                        starting_at=start_ns,
+                        ending_before=stop_ns,
+                        log_time_order=True,
                     ):
                         yield channel.topic, int(message.log_time), message.data
                 continue
@@ -219,6 +225,23 @@ class BagSource:
             known = ", ".join(sorted(self.topics))
             raise BagError(f"bag {self.path} has no topic {', '.join(missing)} (topics: {known})")
         return out
+
+    def stale_topics(self, definitions: MessageDefinitions | None = None) -> dict[str, str]:
+        """Topics recorded with another definition of their type than the one installed (an older
+        roadedge_msgs, say): their bytes would not deserialize, or into the wrong fields. Compared by
+        the RIHS01 type hash the bag holds; topic -> why. Bags without hashes are not judged."""
+        definitions = definitions or MessageDefinitions()
+        stale = {}
+        for topic in self.topics.values():
+            if not topic.type_hash:
+                continue
+            installed = definitions.installed_hash(topic.msgtype)
+            if installed is not None and installed != topic.type_hash:
+                stale[topic.name] = (
+                    f"{topic.msgtype} recorded as {topic.type_hash[:19]}..., installed {installed[:19]}...: "
+                    "another definition of the type"
+                )
+        return stale
 
     def messages(
         self,
@@ -490,8 +513,10 @@ def bag_info(source: BagSource) -> str:
         "topics:",
     ]
     width = max((len(t) for t in source.topics), default=0)
+    stale = source.stale_topics()
     for topic in sorted(source.topics.values(), key=lambda t: t.name):
-        lines.append(f"  {topic.name.ljust(width)}  {topic.msgtype}  {topic.count}")
+        note = f"  (not played: {stale[topic.name]})" if topic.name in stale else ""
+        lines.append(f"  {topic.name.ljust(width)}  {topic.msgtype}  {topic.count}{note}")
     return "\n".join(lines)
 
 

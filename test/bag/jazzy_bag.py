@@ -86,8 +86,11 @@ def write_jazzy_bag(
     topics: dict[str, str],
     messages: Sequence[tuple[str, int, bytes]],
     qos: dict[str, str] | None = None,
+    type_hashes: dict[str, str] | None = None,
 ) -> Path:
-    """A bag directory as Jazzy's rosbag2 writes it; messages are (topic, time ns, cdr bytes)."""
+    """A bag directory as Jazzy's rosbag2 writes it; messages are (topic, time ns, cdr bytes).
+    ``type_hashes``: a topic's recorded RIHS01 hash instead of the installed type's (a bag recorded
+    with another definition of the type)."""
     defs = MessageDefinitions()
     path.mkdir(parents=True)
     qos = qos or {}
@@ -95,6 +98,7 @@ def write_jazzy_bag(
     info = {}
     for name, msgtype in topics.items():
         text, digest = defs.definition(msgtype)
+        digest = (type_hashes or {}).get(name, digest)
         info[name] = (msgtype, qos.get(name, qos_yaml()), digest, counts[name], text)
     start = min(m[1] for m in messages)
     end = max(m[1] for m in messages)

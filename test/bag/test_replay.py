@@ -298,3 +298,23 @@ def test_metadata_qos_other_than_storage_qos(jazzy_bag: Path) -> None:
             source.messages(["/chatter"], start_ns=msgs[5].timestamp_ns, stop_ns=msgs[9].timestamp_ns)
         )
         assert window and all(msgs[5].timestamp_ns <= m.timestamp_ns < msgs[9].timestamp_ns for m in window)
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_topics_recorded_with_another_type_definition_are_named_and_not_played(
+    storage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bag from before an interface change (its Spat has another RIHS01 hash than the installed
+    one): its bytes would not deserialize, so the topic is named and left out, the rest plays."""
+    older = "RIHS01_" + "ab" * 32
+    bag = write_jazzy_bag(
+        tmp_path / "old", storage, JAZZY_TOPICS, sample_messages(), type_hashes={"/v2x/rx/spat": older}
+    )
+    with BagSource(bag) as source:
+        stale = source.stale_topics()
+    assert list(stale) == ["/v2x/rx/spat"]
+    assert "roadedge_msgs/msg/Spat recorded as RIHS01_abababababab" in stale["/v2x/rx/spat"]
+    assert replay_main([str(bag), "--info"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.strip().startswith("/v2x/rx/spat") and "not played" in line for line in lines)
+    assert any(line.strip().startswith("/chatter") and "not played" not in line for line in lines)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from bagdata import make
+from jazzy_bag import write_jazzy_bag
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from rclpy.parameter import Parameter
@@ -138,9 +139,32 @@ def test_live_replay(ros: Any, tmp_path: Path) -> None:
     finally:
         player_node.destroy_node()
     assert live.logged == 10  # the Foxglove live view got what was played
+    assert sink.skipped == []
     assert [m.data for m in got] == [make("/chatter", i).data for i in range(10)]
     times = [c.clock.sec + c.clock.nanosec * 1e-9 for c in clocks]
     assert times and times == sorted(times) and times[-1] == pytest.approx(5.18)
+
+
+def test_player_leaves_out_a_topic_recorded_with_another_type_definition(ros: Any, tmp_path: Path) -> None:
+    from rclpy.serialization import serialize_message
+
+    messages = [
+        ("/chatter", 10**9, bytes(serialize_message(make("/chatter", 0)))),
+        ("/v2x/rx/spat", 10**9, bytes(serialize_message(Spat()))),
+    ]
+    topics = {"/chatter": "std_msgs/msg/String", "/v2x/rx/spat": "roadedge_msgs/msg/Spat"}
+    bag = write_jazzy_bag(
+        tmp_path / "old", "mcap", topics, messages, type_hashes={"/v2x/rx/spat": "RIHS01_" + "0" * 64}
+    )
+    player_node = __import__("rclpy").create_node("player_stale", context=ros.context)
+    try:
+        with BagSource(bag) as source:
+            sink = RclpySink(player_node, source, PlayOptions())
+    finally:
+        player_node.destroy_node()
+    assert list(sink.publishers) == ["/chatter"]
+    assert len(sink.skipped) == 1
+    assert sink.skipped[0].startswith("/v2x/rx/spat (roadedge_msgs/msg/Spat recorded")
 
 
 def target_speed_bag(path: Path) -> Path:

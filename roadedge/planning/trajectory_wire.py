@@ -6,7 +6,7 @@ point, pose, position, orientation and duration, each field set through a checki
 converted again by the C serializer; the reader does it all backwards). Here the same bytes are
 written and read with one numpy structured array: the message on the wire is the one rclpy would
 send (plain CDR, little endian, as Fast DDS writes it; padding bytes are zero), so every other
-subscriber, recorder and bag tool sees a normal Trajectory.
+subscriber, recorder and bag tool sees a normal Trajectory (conventions: :mod:`roadedge.cdr`).
 
 Layout (XCDR1, alignment counted from the end of the 4-byte encapsulation header)::
 
@@ -30,11 +30,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from roadedge.cdr import CDR_LE, pad
+
 if TYPE_CHECKING:  # the controller reads trajectories without loading the planner
     from roadedge.planning.planner import Plan
-
-CDR_LE = b"\x00\x01\x00\x00"
-"""Encapsulation header: plain CDR, little endian, no options."""
 
 _RECORD = np.dtype(
     [
@@ -75,10 +74,6 @@ class TrajectoryArrays:
     lateral_offset: npt.NDArray[np.float64]
 
 
-def _pad(offset: int, align: int) -> int:
-    return -offset % align
-
-
 def encode_plan(plan: Plan, stamp_sec: int, stamp_nanosec: int, frame_id: str = "map") -> bytes:
     """The Trajectory message of ``plan`` (serialized), field for field as the planner node fills it:
     time_from_start truncated to whole ns (capped at 1e5 s), orientation from yaw about z, float32
@@ -104,11 +99,11 @@ def encode_plan(plan: Plan, stamp_sec: int, stamp_nanosec: int, frame_id: str = 
     head = bytearray(_HEAD.pack(stamp_sec, stamp_nanosec, len(name)))
     head += name
     head.append(int(plan.behaviour) & 0xFF)
-    head += bytes(_pad(len(head), 4))
+    head += bytes(pad(len(head), 4))
     head += _U32.pack(n)
     if n:
         head += _DURATION.pack(int(sec[0]), int(nanosec[0]))
-        head += bytes(_pad(len(head), 8))
+        head += bytes(pad(len(head), 8))
     return CDR_LE + bytes(head) + rec.tobytes()[: 80 * n - 8 if n else 0]
 
 
@@ -127,14 +122,14 @@ def decode(data: bytes | bytearray | memoryview) -> TrajectoryArrays:
         frame_id = bytes(body[12 : off - 1]).decode()
         behaviour = body[off]
         off += 1
-        off += _pad(off, 4)
+        off += pad(off, 4)
         (n,) = _U32.unpack_from(body, off)
         off += 4
         if n == 0:
             empty = np.zeros(0)
             return TrajectoryArrays(sec, nanosec, frame_id, behaviour, *([empty] * 6))
         off += 8  # the first time_from_start (the controller does not use it)
-        off += _pad(off, 8)
+        off += pad(off, 8)
         end = off + 80 * n - 8
         if end > size:
             raise ValueError(f"{n} points need {end} bytes, the message has {size}")

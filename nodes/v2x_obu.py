@@ -3,7 +3,9 @@
 A lifecycle driver: configure opens the UDP link to the radio and loads the trust store and
 signing key; activate starts receiving and transmitting. The BSM is built from
 localization/geodetic (position), localization/odometry (heading, yaw rate) and
-/vehicle/status (speed, acceleration, steering, gear, brake, hazard lights, sweeping mode).
+/vehicle/status (speed, acceleration, steering, gear, brake, hazard lights, sweeping mode), with
+the vehicle's path history (concise breadcrumbs of its recent positions) and path prediction (radius
+of curvature from yaw rate and speed) from roadedge.v2x.path_history.
 Anything on /v2x/tx/* is signed and transmitted as is. Diagnostics: rx/tx rates per message,
 decode failures and security rejections by kind.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nav_msgs.msg import Odometry
-from roadedge_msgs.msg import Bsm, BsmArray, GeoPoint, VehicleStatus
+from roadedge_msgs.msg import Bsm, BsmArray, GeoPoint, PathHistoryPoint, VehicleStatus
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 from std_msgs.msg import String
 
@@ -27,6 +29,7 @@ from roadedge.diagnostics import Health, Level
 from roadedge.ros.node import RoadedgeLifecycleNode, make_main
 from roadedge.v2x import si
 from roadedge.v2x.bsm_wire import bsm_array_cdr
+from roadedge.v2x.path_history import MAX_POINTS, PathHistory, PathHistoryPolicy, PathPredictor
 from roadedge.v2x.pipeline import Received
 from roadedge.v2x.station import StationParams, V2xStation
 
@@ -150,6 +153,13 @@ class V2xObuConfig(StationParams):
     vehicle_height: float = param(2.9, help="m", low=0.1, high=6.0)
     vehicle_class: int = param(71, help="CSAE BasicVehicleClass code", low=0, high=255)
     sweeping_event_flags: int = param(0, help="VehicleEventFlags bits added while sweeping", low=0, high=8191)
+    path_history: bool = param(True, help="send the path history and path prediction in the own BSM")
+    path_history_max_error: float = param(
+        1.0, help="m; a path history point is kept where the path leaves the chord by more", low=0.05
+    )
+    path_history_max_distance: float = param(
+        300.0, help="m of path the path history covers (at most 23 points)", low=1.0, high=10000.0
+    )
 
 
 class V2xObu(V2xNodeBase):
@@ -171,6 +181,12 @@ class V2xObu(V2xNodeBase):
         self.subscription(topics.ODOMETRY, self._on_odom)
         self.subscription(topics.VEHICLE_STATUS, self._on_status)
         self.bsm_skipped = 0
+        self.path = PathHistory(
+            PathHistoryPolicy(
+                max_error_m=c.path_history_max_error, max_distance_m=c.path_history_max_distance
+            )
+        )
+        self.predictor = PathPredictor()
         if c.bsm_rate > 0:
             self.create_timer(1.0 / c.bsm_rate, self._send_bsm)
 
@@ -239,7 +255,32 @@ class V2xObu(V2xNodeBase):
                     bsm.response_type = Bsm.RESPONSE_SLOW_MOVING
         bsm.length, bsm.width, bsm.height = c.vehicle_length, c.vehicle_width, c.vehicle_height
         bsm.vehicle_class = c.vehicle_class
+        bsm.path_history_gnss_status = si.GNSS_STATUS_NOT_SENT
+        if c.path_history:
+            self._add_path(bsm, now)
+        else:
+            bsm.path_radius_of_curvature = bsm.path_prediction_confidence = math.nan
         return bsm
+
+    def _add_path(self, bsm: Bsm, now: float) -> None:
+        """Path history (this BSM's position added first) and path prediction of the own BSM."""
+        pos = bsm.position
+        self.path.add(now, pos.latitude, pos.longitude, pos.elevation, bsm.speed, bsm.heading)
+        nan = math.nan
+        bsm.path_history = [
+            PathHistoryPoint(
+                position=GeoPoint(latitude=p.latitude, longitude=p.longitude, elevation=p.elevation),
+                time_offset=now - p.t,
+                speed=p.speed,
+                heading=p.heading,
+                position_accuracy=nan,
+                elevation_accuracy=nan,
+            )
+            for p in self.path.points(now)[:MAX_POINTS]
+        ]
+        bsm.path_radius_of_curvature, bsm.path_prediction_confidence = self.predictor.update(
+            now, bsm.speed, bsm.yaw_rate
+        )
 
     def _send_bsm(self) -> None:
         if not self.active:
@@ -254,6 +295,7 @@ class V2xObu(V2xNodeBase):
         health = super()._health()
         health.values["station_id"] = self.station_id
         health.values["bsm_skipped_stale_pose"] = str(self.bsm_skipped)
+        health.values["path_history_resets"] = str(self.path.resets)
         if (
             self.active
             and self.config.bsm_rate > 0

@@ -17,6 +17,12 @@ Units of the standard and their SI form:
   TimeMark 0.1 s (36001 unavailable), Confidence 0.005
 - node and event offsets (PositionOffsetLLV, 1e-7 deg + 0.1 m) -> ENU metres from the
   reference position (pymap3d); on encoding the smallest offset form that fits is chosen.
+- BSM path history (PathHistoryPoint): llvOffset from the BSM's position (or the path history's
+  initialPosition) -> absolute GeoPoint (no offsetV -> elevation NaN); TimeOffset 10 ms
+  (65535 unavailable) -> s before the BSM's time; CoarseHeading 1.5 deg clockwise from north
+  (240 unavailable) -> ENU yaw; PositionConfidenceSet -> its class in m. BSM path prediction:
+  RadiusOfCurvature 0.1 m, positive to the right, +-32767 straight -> m, positive to the left
+  (like yaw_rate), +inf straight; Confidence 0.5 % -> 0..1.
 
 Values out of range are clamped to the nearest representable value on encoding (the
 standard's "or more" convention), NaN encodes as the unavailable sentinel.
@@ -43,6 +49,7 @@ from roadedge_msgs.msg import (
     MapLink,
     MapMovement,
     MapNode,
+    PathHistoryPoint,
     Rsi,
     RsiEvent,
     RsiPath,
@@ -89,6 +96,14 @@ ORIENTATION_UNIT = 360.0 / 65535.0
 TIMEMARK_UNIT = 0.1
 CONFIDENCE_UNIT = 0.005
 RADIUS_UNIT = 0.1
+TIME_OFFSET_UNIT = 0.01
+TIME_OFFSET_UNAVAILABLE = 65535
+COARSE_HEADING_UNIT = 1.5
+COARSE_HEADING_UNAVAILABLE = 240
+RADIUS_STRAIGHT = 32767
+PATH_HISTORY_MAX_POINTS = 23
+#: Bsm.path_history_gnss_status when the path history carries no currGNSSstatus
+GNSS_STATUS_NOT_SENT = 256
 VEHICLE_HEIGHT_UNIT = 0.05
 
 TRANSMISSIONS = ("neutral", "park", "forwardGears", "reverseGears", "reserved1", "reserved2", "reserved3")
@@ -440,6 +455,10 @@ def _checked(msg: Any) -> Any:
         value = getattr(msg, name)
         if hasattr(value, "get_fields_and_field_types"):
             _checked(value)
+        elif isinstance(value, list):
+            for item in value:
+                if hasattr(item, "get_fields_and_field_types"):
+                    _checked(item)
         msg._check_fields = True
         setattr(msg, name, value)
     return msg
@@ -522,9 +541,26 @@ def bsm_from_asn(value: dict[str, Any], now: float | None = None) -> Bsm:
     safety = value.get("safetyExt")
     if safety is None:
         msg._event_flags = msg._exterior_lights = 0
+        msg._path_history = []
+        msg._path_history_gnss_status = GNSS_STATUS_NOT_SENT
+        msg._path_radius_of_curvature = msg._path_prediction_confidence = NAN
     else:
         msg._event_flags = bits_to_int(safety.get("events")) & 0xFFFF
         msg._exterior_lights = bits_to_int(safety.get("lights"))
+        history = safety.get("pathHistory")
+        if history is None:
+            msg._path_history = []
+            msg._path_history_gnss_status = GNSS_STATUS_NOT_SENT
+        else:
+            msg._path_history = path_history_from_asn(history, pos)
+            status = history.get("currGNSSstatus")
+            msg._path_history_gnss_status = GNSS_STATUS_NOT_SENT if status is None else bits_to_int(status)
+        prediction = safety.get("pathPrediction")
+        if prediction is None:
+            msg._path_radius_of_curvature = msg._path_prediction_confidence = NAN
+        else:
+            msg._path_radius_of_curvature = radius_from_asn(prediction["radiusOfCurve"])
+            msg._path_prediction_confidence = prediction["confidence"] * CONFIDENCE_UNIT
     emergency = value.get("emergencyExt")
     if emergency is None:
         msg._emergency_vehicle = False
@@ -574,10 +610,16 @@ def bsm_to_asn(msg: Bsm, now: float | None = None) -> dict[str, Any]:
         size["height"] = to_scaled(msg.height, VEHICLE_HEIGHT_UNIT, 0, 127, 0)
     value["size"] = size
     value["vehicleClass"] = {"classification": msg.vehicle_class}
-    if msg.event_flags or msg.exterior_lights:
+    history = path_history_to_asn(msg.path_history, msg.position, msg.path_history_gnss_status)
+    prediction = path_prediction_to_asn(msg.path_radius_of_curvature, msg.path_prediction_confidence)
+    if msg.event_flags or msg.exterior_lights or history is not None or prediction is not None:
         safety: dict[str, Any] = {}
         if msg.event_flags:
             safety["events"] = int_to_bits(msg.event_flags, 13)
+        if history is not None:
+            safety["pathHistory"] = history
+        if prediction is not None:
+            safety["pathPrediction"] = prediction
         if msg.exterior_lights:
             safety["lights"] = int_to_bits(msg.exterior_lights, 9)
         value["safetyExt"] = safety
@@ -593,6 +635,193 @@ def bsm_to_asn(msg: Bsm, now: float | None = None) -> dict[str, Any]:
             emergency["lightsUse"] = _enum_name(LIGHTBAR, msg.lights_in_use)
         value["emergencyExt"] = emergency
     return value
+
+
+# ----------------------------------------------------------------------- BSM path history / prediction
+_ELEV_CONFIDENCE = (
+    "unavailable",
+    "elev-500-00",
+    "elev-200-00",
+    "elev-100-00",
+    "elev-050-00",
+    "elev-020-00",
+    "elev-010-00",
+    "elev-005-00",
+    "elev-002-00",
+    "elev-001-00",
+    "elev-000-50",
+    "elev-000-20",
+    "elev-000-10",
+    "elev-000-05",
+    "elev-000-02",
+    "elev-000-01",
+)
+
+
+def coarse_heading_to_yaw(heading: int | None) -> float:
+    """CSAE CoarseHeading (1.5 deg clockwise from north) -> ENU yaw rad; None / 240 -> NaN."""
+    if heading is None or heading >= COARSE_HEADING_UNAVAILABLE:
+        return NAN
+    return wrap_angle(math.pi / 2 - math.radians(heading * COARSE_HEADING_UNIT))
+
+
+def yaw_to_coarse_heading(yaw: float) -> int:
+    """ENU yaw rad -> CSAE CoarseHeading; NaN -> 240 (unavailable)."""
+    if not math.isfinite(yaw):
+        return COARSE_HEADING_UNAVAILABLE
+    deg = (90.0 - math.degrees(yaw)) % 360.0
+    return round(deg / COARSE_HEADING_UNIT) % COARSE_HEADING_UNAVAILABLE
+
+
+def time_offset_to_s(value: int) -> float:
+    """TimeOffset (10 ms back from the BSM's time, 1..65534) -> s; 65535 -> NaN."""
+    return NAN if value >= TIME_OFFSET_UNAVAILABLE else value * TIME_OFFSET_UNIT
+
+
+def s_to_time_offset(seconds: float) -> int:
+    """s before the BSM's time -> TimeOffset, clamped to 0.01..655.34 s; NaN -> 65535."""
+    return to_scaled(seconds, TIME_OFFSET_UNIT, 1, TIME_OFFSET_UNAVAILABLE - 1, TIME_OFFSET_UNAVAILABLE)
+
+
+def radius_from_asn(value: int) -> float:
+    """RadiusOfCurvature (0.1 m, positive = curving right, +-32767 straight) -> m, positive = left,
+    +inf straight. 0 (a zero radius, no vehicle path) -> NaN."""
+    if value >= RADIUS_STRAIGHT or value <= -RADIUS_STRAIGHT:
+        return math.inf
+    if value == 0:
+        return NAN
+    return -value * RADIUS_UNIT
+
+
+def path_prediction_to_asn(radius: float, confidence: float) -> dict[str, Any] | None:
+    """Bsm path prediction -> PathPrediction, or None (not sent) when ``radius`` is NaN or 0 (the
+    message default). Radii of 3276.7 m and more are sent as straight (the standard's overflow rule);
+    a NaN confidence is sent as 0."""
+    if math.isnan(radius) or radius == 0.0:
+        return None
+    if math.isinf(radius):
+        value = RADIUS_STRAIGHT
+    else:
+        value = -round(radius / RADIUS_UNIT)
+        if abs(value) >= RADIUS_STRAIGHT:
+            value = RADIUS_STRAIGHT
+        elif value == 0:  # below 5 cm: the smallest radius on that side
+            value = -1 if radius > 0 else 1
+    return {"radiusOfCurve": value, "confidence": to_scaled(confidence, CONFIDENCE_UNIT, 0, 200, 0)}
+
+
+def path_history_from_asn(history: dict[str, Any], bsm_pos: dict[str, Any]) -> list[PathHistoryPoint]:
+    """PathHistory -> Bsm.path_history: absolute positions (offsets added to the initialPosition when
+    sent, to the BSM's position otherwise; an unavailable reference gives NaN), newest first as sent."""
+    initial = history.get("initialPosition")
+    ref = initial["pos"] if initial is not None else bsm_pos
+    lat0: int | None = ref["lat"]
+    lon0: int | None = ref["long"]
+    elev0: int | None = ref.get("elevation")
+    if lat0 == LAT_UNAVAILABLE:
+        lat0 = None
+    if lon0 == LON_UNAVAILABLE:
+        lon0 = None
+    if elev0 == ELEV_UNAVAILABLE:
+        elev0 = None
+    points = []
+    for crumb in history["crumbData"]:
+        llv = crumb["llvOffset"]
+        form, ll = llv["offsetLL"]
+        lat: int | None
+        lon: int | None
+        if form == "position-LatLon":
+            lat = None if ll["lat"] == LAT_UNAVAILABLE else ll["lat"]
+            lon = None if ll["lon"] == LON_UNAVAILABLE else ll["lon"]
+        else:
+            lat = None if lat0 is None else lat0 + ll["lat"]
+            lon = None if lon0 is None else lon0 + ll["lon"]
+        position = _bare(GeoPoint)
+        position._latitude = NAN if lat is None else lat * DEG_UNIT
+        position._longitude = NAN if lon is None else lon * DEG_UNIT
+        vertical = llv.get("offsetV")
+        if vertical is None:
+            position._elevation = NAN
+        else:
+            vform, v = vertical
+            if vform == "elevation":
+                position._elevation = NAN if v == ELEV_UNAVAILABLE else v * ELEV_UNIT
+            else:
+                position._elevation = NAN if elev0 is None else (elev0 + v) * ELEV_UNIT
+        point = _bare(PathHistoryPoint)
+        point._position = position
+        point._time_offset = time_offset_to_s(crumb["timeOffset"])
+        speed = crumb.get("speed")
+        point._speed = NAN if speed is None or speed == SPEED_UNAVAILABLE else speed * SPEED_UNIT
+        point._heading = coarse_heading_to_yaw(crumb.get("heading"))
+        accuracy = crumb.get("posAccuracy")
+        if accuracy is None:
+            point._position_accuracy = point._elevation_accuracy = NAN
+        else:
+            point._position_accuracy = _POS_CONFIDENCE_M[_enum_index(_POS_CONFIDENCE, accuracy["pos"])]
+            point._elevation_accuracy = _POS_CONFIDENCE_M[
+                _enum_index(_ELEV_CONFIDENCE, accuracy.get("elevation"))
+            ]
+        points.append(point)
+    return points
+
+
+def _ll_offset(lat: int, lon: int, lat0: int | None, lon0: int | None) -> tuple[str, dict[str, int]]:
+    """The smallest PositionOffsetLL holding (lat, lon) (1e-7 deg) from the reference, or the absolute
+    position-LatLon when the reference or the point is unavailable or the offset too large."""
+    if lat0 is not None and lon0 is not None and lat != LAT_UNAVAILABLE and lon != LON_UNAVAILABLE:
+        dlat = lat - lat0
+        dlon = lon - lon0
+        span = max(abs(dlat), abs(dlon))
+        for form, limit in _LL_FORMS:
+            if span <= limit:
+                return form, {"lon": dlon, "lat": dlat}
+    return "position-LatLon", {"lon": lon, "lat": lat}
+
+
+def path_history_to_asn(
+    points: Sequence[PathHistoryPoint], ref: GeoPoint, gnss_status: int = GNSS_STATUS_NOT_SENT
+) -> dict[str, Any] | None:
+    """Bsm.path_history -> PathHistory with offsets from the BSM's position ``ref`` (the smallest form
+    that fits; no initialPosition), or None when there are no points. Only the first (newest) 23 points
+    are sent; a point's elevation is sent when it is available (offsetV); its optional speed, heading
+    and accuracy when they are."""
+    if not points:
+        return None
+    ref_pos = position_to_asn(ref)
+    lat0: int | None = None if ref_pos["lat"] == LAT_UNAVAILABLE else ref_pos["lat"]
+    lon0: int | None = None if ref_pos["long"] == LON_UNAVAILABLE else ref_pos["long"]
+    elev0: int | None = ref_pos.get("elevation")
+    crumbs = []
+    for point in points[:PATH_HISTORY_MAX_POINTS]:
+        pos = position_to_asn(point.position)
+        llv: dict[str, Any] = {"offsetLL": _ll_offset(pos["lat"], pos["long"], lat0, lon0)}
+        elev = pos.get("elevation")
+        if elev is not None:
+            llv["offsetV"] = ("elevation", elev)
+            if elev0 is not None:
+                dh = elev - elev0
+                for vform, vlimit in _V_FORMS:
+                    if abs(dh) <= vlimit:
+                        llv["offsetV"] = (vform, dh)
+                        break
+        crumb: dict[str, Any] = {"llvOffset": llv, "timeOffset": s_to_time_offset(point.time_offset)}
+        if math.isfinite(point.speed):
+            crumb["speed"] = to_scaled(point.speed, SPEED_UNIT, 0, SPEED_UNAVAILABLE - 1, SPEED_UNAVAILABLE)
+        if math.isfinite(point.position_accuracy) or math.isfinite(point.elevation_accuracy):
+            accuracy = {"pos": accuracy_to_confidence(point.position_accuracy)}
+            if math.isfinite(point.elevation_accuracy):
+                index = _POS_CONFIDENCE.index(accuracy_to_confidence(point.elevation_accuracy))
+                accuracy["elevation"] = _ELEV_CONFIDENCE[index]
+            crumb["posAccuracy"] = accuracy
+        if math.isfinite(point.heading):
+            crumb["heading"] = yaw_to_coarse_heading(point.heading)
+        crumbs.append(crumb)
+    history: dict[str, Any] = {}
+    if 0 <= gnss_status < GNSS_STATUS_NOT_SENT:
+        history["currGNSSstatus"] = int_to_bits(gnss_status, 8)
+    history["crumbData"] = crumbs
+    return history
 
 
 # ----------------------------------------------------------------------- MAP

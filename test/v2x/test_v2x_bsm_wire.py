@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from rclpy.serialization import deserialize_message, serialize_message
-from roadedge_msgs.msg import Bsm, BsmArray, GeoPoint, V2xHeader
+from roadedge_msgs.msg import Bsm, BsmArray, GeoPoint, PathHistoryPoint, V2xHeader
 from std_msgs.msg import Header
 
 from roadedge.v2x import codec, si
 from roadedge.v2x.asn1_random import ValueGenerator
-from roadedge.v2x.bsm_wire import BSM_FIELDS, bsm_array_cdr
+from roadedge.v2x.bsm_wire import BSM_FIELDS, POINT_FIELDS, bsm_array_cdr
 
 NOW = 1_767_225_600.0
 
@@ -37,7 +37,14 @@ def test_layout_follows_the_message_definitions() -> None:
     # the types the writer's tail struct packs ("<3d3fB3x7f?3x3fBxHI?3B" after the position)
     tail = ["float"] * 3 + ["uint8"] + ["float"] * 7 + ["boolean"] + ["float"] * 3
     tail += ["uint8", "uint16", "uint32", "boolean", "uint8", "uint8", "uint8"]
+    tail += ["sequence<roadedge_msgs/PathHistoryPoint>", "float", "float", "uint16"]
     assert list(Bsm.get_fields_and_field_types().values())[2:] == tail
+    # a point: "<4x3d5f" (the 4 bytes pad the float64s to 8)
+    assert tuple(PathHistoryPoint.get_fields_and_field_types()) == POINT_FIELDS
+    assert (
+        list(PathHistoryPoint.get_fields_and_field_types().values())
+        == ["roadedge_msgs/GeoPoint"] + ["float"] * 5
+    )
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -73,10 +80,39 @@ def _random_bsms(rng: random.Random, n: int) -> list[Bsm]:
     return out
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 7, 64])
-def test_bytes_are_rclpys_and_read_back_the_same(n: int) -> None:
+def _path(rng: random.Random, n: int) -> list[PathHistoryPoint]:
+    nan = float("nan")
+    return [
+        PathHistoryPoint(
+            position=GeoPoint(
+                latitude=rng.uniform(-90, 90),
+                longitude=rng.uniform(-180, 180),
+                elevation=rng.choice((nan, 4.5)),
+            ),
+            time_offset=rng.choice((nan, 0.01 * (i + 1))),
+            speed=rng.choice((nan, 3.5)),
+            heading=rng.uniform(-math.pi, math.pi),
+            position_accuracy=rng.choice((nan, 0.5)),
+            elevation_accuracy=nan,
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("n", "points"),
+    [(0, ()), (1, ()), (2, ()), (7, ()), (64, ()), (1, (1,)), (3, (0, 23, 1)), (5, (23, 0, 0, 2, 1))],
+)
+def test_bytes_are_rclpys_and_read_back_the_same(n: int, points: tuple[int, ...]) -> None:
+    """Random BSMs (their path histories as the SI layer decodes random ones: mostly empty), and BSMs
+    with ``points`` path history points each (0, 1 and 23, the standard's maximum), mixed."""
     rng = random.Random(n)
     bsms = _random_bsms(rng, n)
+    for bsm, count in zip(bsms, points, strict=False):
+        bsm.path_history = _path(rng, count)
+        bsm.path_radius_of_curvature = rng.choice((float("nan"), float("inf"), -12.5))
+        bsm.path_prediction_confidence = rng.choice((float("nan"), 0.5))
+        bsm.path_history_gnss_status = rng.choice((si.GNSS_STATUS_NOT_SENT, 0, 6))
     array = BsmArray()
     array.header.stamp.sec, array.header.stamp.nanosec = 1_767_225_600, 123_456_789
     array.header.frame_id = "wgs84"
@@ -87,7 +123,8 @@ def test_bytes_are_rclpys_and_read_back_the_same(n: int) -> None:
     # where the bytes differ, ours is a zero padding byte (rclpy leaves its buffer's old bytes there)
     differ = [i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b]
     assert all(ours[i] == 0 for i in differ)
-    assert len(differ) <= 3 + 24 * n  # at most 3 + 3 + 3 + 7 + 8 padding bytes per Bsm, 3 in the head
+    # at most 3 + 3 + 3 + 7 + 8 + 2 padding bytes per Bsm, 4 per path history point, 3 in the head
+    assert len(differ) <= 3 + 26 * n + 4 * sum(points)
     # read back: the same messages as rclpy's own bytes give (float32 fields rounded alike)
     back = deserialize_message(ours, BsmArray)
     assert _same(back, deserialize_message(theirs, BsmArray))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,29 @@ def test_obu_bsm_out_and_frames_in(ros: Any, tmp_path: Path) -> None:
         assert bsm.lights_in_use == 6  # slowMovingVehicle: sweeping with the beacon on
         assert bsm.response_type == Bsm.RESPONSE_SLOW_MOVING and not bsm.emergency_vehicle
         assert bsm.vehicle_class == 71 and bsm.length == pytest.approx(5.6)
+        # path prediction from speed / yaw rate: 2.5 m/s / 0.05 rad/s = 50 m to the left, steady
+        assert bsm.path_radius_of_curvature == pytest.approx(50.0, abs=0.05)
+        assert bsm.path_prediction_confidence == pytest.approx(1.0)
         assert verifier.counter.total() == 0
+
+        # driving north: the path history (breadcrumbs behind the vehicle, newest first) fills
+        start = time.monotonic()
+        got.clear()
+
+        def driving() -> bool:
+            fix.latitude = 31.2303 + (time.monotonic() - start) * 2.5 / 111_000.0
+            pump()
+            return any(b.path_history and b.position.latitude > 31.2303 + 5e-6 for b in got)
+
+        ros.spin_until(driving, timeout=15.0, what="own BSM with a path history")
+        bsm = next(b for b in got if b.path_history and b.position.latitude > 31.2303 + 5e-6)
+        assert 1 <= len(bsm.path_history) <= 23
+        crumb = bsm.path_history[-1]  # the oldest: where the vehicle stood
+        assert crumb.position.latitude == pytest.approx(31.2303, abs=2e-7)
+        assert 0.1 < crumb.time_offset < 15.0
+        assert crumb.position.elevation == pytest.approx(5.5, abs=0.05)
+        assert crumb.speed == pytest.approx(2.5, abs=0.02) and crumb.heading == pytest.approx(yaw, abs=0.02)
+        assert bsm.path_history_gnss_status == 256  # not sent
 
         # frames in: a signed BSM from another vehicle, then garbage of every kind
         other = security.Signer(

@@ -45,8 +45,9 @@ _U32 = struct.Struct("<I")
 _TIME_U8 = struct.Struct("<iIB")  # generation_time sec, nanosec, security_verdict
 _TAIL = struct.Struct("<3d3fB3x7f?3x3fBxHI?3BI")  # ... + the path_history count
 assert _TAIL.size == 100
-# the same tail with no path history (count 0), the path prediction and the next Bsm's 2 padding bytes
-_TAIL_NO_HISTORY = struct.Struct("<3d3fB3x7f?3x3fBxHI?3BI2fH2x")
+# the same tail with no path history (its count 0: 4 zero bytes), the path prediction and the next Bsm's
+# 2 padding bytes
+_TAIL_NO_HISTORY = struct.Struct("<3d3fB3x7f?3x3fBxHI?3B4x2fH2x")
 assert _TAIL_NO_HISTORY.size == 112
 _POINT = struct.Struct("<4x3d5f")  # 4 padding bytes, then 8-aligned: position, 5 float32
 assert _POINT.size == 48
@@ -82,6 +83,7 @@ _TAIL_FIELDS = attrgetter(*(f"_{name}" for name in TAIL_FIELDS))
 #: the Bsm fields after ``path_history``
 AFTER_HISTORY_FIELDS = ("path_radius_of_curvature", "path_prediction_confidence", "path_history_gnss_status")
 _AFTER_HISTORY_FIELDS = attrgetter(*(f"_{name}" for name in AFTER_HISTORY_FIELDS))
+_TAIL_AND_AFTER_FIELDS = attrgetter(*(f"_{name}" for name in (*TAIL_FIELDS, *AFTER_HISTORY_FIELDS)))
 #: every field of a Bsm in wire order (``v2x``, ``position`` and the path history's points are messages)
 BSM_FIELDS = ("v2x", "position", *TAIL_FIELDS, "path_history", *AFTER_HISTORY_FIELDS)
 #: the fields of a PathHistoryPoint in wire order (``position`` a GeoPoint)
@@ -131,9 +133,7 @@ def bsm_array_cdr(stamp_sec: int, stamp_nanosec: int, frame_id: str, bsms: Seque
         out += _ZEROS[: -(len(out) - 4) % 8]
         history = msg._path_history
         if not history:
-            out += tail_no_history(
-                *_POSITION(msg._position), *_TAIL_FIELDS(msg), 0, *_AFTER_HISTORY_FIELDS(msg)
-            )
+            out += tail_no_history(*_POSITION(msg._position), *_TAIL_AND_AFTER_FIELDS(msg))
             continue
         out += tail(*_POSITION(msg._position), *_TAIL_FIELDS(msg), len(history))
         for point in history:

@@ -36,8 +36,7 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
-CDR_LE = b"\x00\x01\x00\x00"
-"""Encapsulation header: plain CDR, little endian, no options."""
+from roadedge.cdr import CDR_LE
 
 _ZEROS = bytes(8)
 _STAMP_STRING = struct.Struct("<iII")  # stamp sec, nanosec, length of the string that follows

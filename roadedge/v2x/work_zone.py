@@ -5,7 +5,9 @@ slowMovingVehicle with the beacon on, and the configured VehicleEventFlags bits)
 *verified* BSMs of such a vehicle into an RSI road-traffic event:
 
 - position: the vehicle's; reference path: the way it came (its last ``length_behind`` metres, from
-  the positions of its BSMs) and ``length_ahead`` metres along its heading, ``half_width`` either side;
+  the positions of its BSMs; when the zone starts, from the path history its BSM carries, so that the
+  way it came is known at once) and ``length_ahead`` metres along its heading, ``half_width`` either
+  side;
 - description: "<text> (<vehicle id>), limit <speed_advice> m/s" (planning reads the stated limit as the
   work-zone speed; the id lets a vehicle tell its own zone from others');
 - refreshed with every BSM that keeps the flag; withdrawn as soon as a BSM from it comes without the
@@ -138,6 +140,12 @@ class WorkZoneTracker:
         heading = float(bsm.heading)
         if math.isfinite(heading):
             zone.heading = heading
+        if started:  # the way it came as the vehicle reports it (its path history), oldest first
+            crumbs = [c for c in bsm.path_history if math.isfinite(c.time_offset) and c.time_offset > 0.0]
+            for crumb in sorted(crumbs, key=lambda c: -float(c.time_offset)):
+                clat, clon = float(crumb.position.latitude), float(crumb.position.longitude)
+                if math.isfinite(clat) and math.isfinite(clon):
+                    self._extend_trail(zone, self._enu(clat, clon))
         self._extend_trail(zone, self._enu(lat, lon))
         return "started" if started else None
 

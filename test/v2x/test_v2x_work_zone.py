@@ -6,7 +6,7 @@ import itertools
 import math
 
 import pytest
-from roadedge_msgs.msg import Bsm, GeoPoint, Rsi
+from roadedge_msgs.msg import Bsm, GeoPoint, PathHistoryPoint, Rsi
 
 from roadedge.v2x import codec, si
 from roadedge.v2x.work_zone import LIGHTBAR_SLOW_MOVING, WorkZoneParams, WorkZoneTracker
@@ -31,6 +31,36 @@ def _bsm(
     msg.event_flags = flags
     msg.vehicle_class = 71
     return msg
+
+
+def test_a_zone_starts_with_the_way_the_vehicle_reports_it_came() -> None:
+    """The first BSM's path history (newest first, time offsets back) gives the way it came at once:
+    the last length_behind metres of it; points without a time or position are left out."""
+    params = WorkZoneParams(length_ahead=30.0, length_behind=10.0, half_width=2.0)
+    tracker = WorkZoneTracker(params, REF)
+    bsm = _bsm("aa", 20.0)
+    nan = float("nan")
+    history = []
+    for k, (east, t) in enumerate(
+        [(17.0, 3.0), (14.0, 6.0), (0.0, nan), (11.0, 9.0), (8.0, 12.0), (5.0, 15.0)]
+    ):
+        crumb = _bsm("aa", east).position
+        if k == 2:
+            crumb = GeoPoint(latitude=nan, longitude=nan, elevation=nan)
+        history.append(PathHistoryPoint(position=crumb, time_offset=t, speed=1.0, heading=0.0))
+    bsm.path_history = history
+    assert tracker.update(bsm, trusted=True, now=0.0) == "started"
+    (ev,) = tracker.events(0.1)
+    pts = [(round(p.x, 1), round(p.y, 1)) for p in ev.reference_paths[0].points]
+    assert pts == [(11.0, -5.0), (14.0, -5.0), (17.0, -5.0), (20.0, -5.0), (50.0, -5.0)]
+    # without a path history: the vehicle's position and the way ahead only, as before
+    tracker = WorkZoneTracker(params, REF)
+    tracker.update(_bsm("bb", 20.0), trusted=True, now=0.0)
+    (ev,) = tracker.events(0.1)
+    assert [(round(p.x, 1), round(p.y, 1)) for p in ev.reference_paths[0].points] == [
+        (20.0, -5.0),
+        (50.0, -5.0),
+    ]
 
 
 def test_zone_starts_follows_the_vehicle_and_is_withdrawn_when_the_flag_clears() -> None:

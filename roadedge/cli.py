@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--params-file", action="append", default=[], help="deployment parameter file replacing the profile's"
     )
     run.add_argument("--use-sim-time", action="store_true", help="nodes follow /clock")
-    run.add_argument("--threads", type=int, default=2, help="executor threads (1: single-threaded)")
+    run.add_argument(
+        "--threads", type=int, default=1, help="executor threads (1: single-threaded, as under launch)"
+    )
     run.set_defaults(func=_run)
 
     demo = sub.add_parser("demo", help="the default HIL scenario (what `make demo` runs)")

@@ -1,4 +1,4 @@
-"""In-process runner: a profile's nodes composed on one multi-threaded executor.
+"""In-process runner: a profile's nodes composed on one executor (single-threaded by default).
 
 Reads the same profile and parameter files as the launch files, validates every node's
 parameters before anything spins, and stops every node safely on SIGINT/SIGTERM.
@@ -40,10 +40,13 @@ def node_class(executable: str) -> Any:
     raise ConfigError(f"unknown executable '{executable}' (looked in {', '.join(NODE_PACKAGES)})")
 
 
-def make_executor(threads: int = 2, context: Any = None) -> Executor:
-    """Multi-threaded by default. Measured on 2 cores (slice, 8 s): 1 thread 1.3 s CPU at a full
-    50 Hz; 2 threads 3.0 s; 4 threads 5.4 s and dropped status samples - rclpy's thread pool
-    costs more than it gains under the GIL, so keep it small."""
+def make_executor(threads: int = 1, context: Any = None) -> Executor:
+    """Single-threaded by default, as each node runs under ``ros2 launch``. Under the GIL more
+    threads buy no parallelism and rclpy's thread pool costs more than it gains. Measured on 2 cores:
+    the slice (8 s) 1.3 s CPU with 1 thread at a full 50 Hz, 3.0 s with 2, 5.4 s with 4 (and dropped
+    status samples); the vehicle stack on the HIL rig 0.61 cores with 1 thread, 0.98 with 2. The
+    chassis' timing does not depend on it: its watchdog and CAN sender run in a process of their own.
+    """
     if threads <= 1:
         return SingleThreadedExecutor(context=context)
     return MultiThreadedExecutor(num_threads=threads, context=context)
@@ -99,7 +102,7 @@ def run_profile(
     use_sim_time: bool = False,
     extra_nodes: Callable[[], list[Any]] | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
-    threads: int = 2,
+    threads: int = 1,
 ) -> int:
     """Run until SIGINT/SIGTERM or ``duration`` seconds; 0 on a clean stop, 2 on bad configuration."""
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)

@@ -20,7 +20,9 @@ the vehicle stack, and CPU and RSS of the whole vehicle stack at nominal rates.
    controller (the first vertical slice), ``--graph PROFILE`` through a profile's nodes.
 3. Stack load: ``roadedge run <stack> --params-file config/hil/vehicle_on_rig.yaml`` fed by
    ``roadedge run <feed>`` (the rig's emulators on their wire protocols) for ``--stack-seconds`` s at
-   nominal rates; CPU (cores, averaged after start-up) and peak RSS of the stack process.
+   nominal rates, working the scenario's task (plant at its start pose, the planner's mission, a
+   localization reset as the HIL runner does; ``--no-drive``: standing); CPU (cores, averaged after
+   start-up) and peak RSS of the stack's processes (the composed nodes and the chassis sender).
 
 Ends with one line: RESULT speed_factor=<x> identical=<true|false> cpu_cores=<x> rss_mb=<x>
 """
@@ -216,39 +218,132 @@ def io_bench(work: Path, count: int = 20000) -> str:
     return "\n".join(lines)
 
 
-def stack_bench(args: argparse.Namespace) -> tuple[float, float]:
+def _cpu_s(proc: Any, last: dict[int, float]) -> float:
+    """CPU seconds (user + system) of one process; what it had last if it has ended since."""
+    import psutil
+
+    try:
+        times = proc.cpu_times()
+        last[proc.pid] = times.user + times.system
+    except psutil.NoSuchProcess:
+        pass
+    return last.get(proc.pid, 0.0)
+
+
+def _rss(proc: Any) -> int:
+    import psutil
+
+    try:
+        return int(proc.memory_info().rss)
+    except psutil.NoSuchProcess:
+        return 0
+
+
+def drive_parameters(args: argparse.Namespace, work: Path) -> Path:
+    """The scenario's start pose for the rig's plant and its task for the planner: the stack works
+    (localization, planner, controller, V2X with its own BSMs) while it is measured."""
+    import yaml
+
+    from roadedge.ros.hil_runner import mission_params
+    from roadedge.scenario.schema import load_scenario, scenario_dir
+
+    scenario = load_scenario(scenario_dir() / f"{args.scenario}.yaml")
+    pose = scenario.initial_pose
+    data = {
+        "chassis_ecu": {
+            "ros__parameters": {"initial_x": pose.x, "initial_y": pose.y, "initial_yaw": pose.yaw}
+        },
+        "planner": {"ros__parameters": mission_params(scenario)},
+    }
+    path = work / "drive.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def start_driving(args: argparse.Namespace, seconds: float) -> dict[str, float]:
+    """Localization reset at the scenario's start pose (as the HIL runner does); then the rates of the
+    stack's outputs over ``seconds`` (they show that it works)."""
+    import rclpy
+    from nav_msgs.msg import Odometry
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from roadedge_msgs.msg import Trajectory, VehicleCommand
+
+    from roadedge.ros.hil_runner import reset_localization
+    from roadedge.ros.stepping import Stepper
+    from roadedge.scenario.schema import load_scenario, scenario_dir
+
+    scenario = load_scenario(scenario_dir() / f"{args.scenario}.yaml")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("bench_driver", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    counts = {"/localization/odometry": 0, "/planning/trajectory": 0, "/vehicle/command": 0}
+    best_effort = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
+    for topic, msg_type in zip(counts, (Odometry, Trajectory, VehicleCommand), strict=True):
+        node.create_subscription(
+            msg_type, topic, lambda _m, t=topic: counts.__setitem__(t, counts[t] + 1), best_effort
+        )
+    try:
+        print(
+            f"stack: localization reset: {reset_localization(node, scenario, Stepper(executor))}", flush=True
+        )
+        for topic in counts:
+            counts[topic] = 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        return {topic: n / seconds for topic, n in counts.items()}
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def stack_bench(args: argparse.Namespace, work: Path) -> tuple[float, float]:
     import psutil
 
     local_dds.isolate()
     env = dict(os.environ)
     cmd = [sys.executable, "-m", "roadedge.cli", "run"]
+    drive = ["--params-file", str(drive_parameters(args, work))] if args.drive else []
     procs = []
     try:
         if args.feed:
+            feed_params = ["--params-file", str(ROOT / "config" / "hil" / "rig.yaml"), *drive]
             procs.append(
                 subprocess.Popen(
-                    [*cmd, args.feed], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                    [*cmd, args.feed, *(feed_params if args.feed == "hil" else [])],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
             )
-        params = ["--params-file", str(args.stack_params)] if args.stack_params else []
+        params = ["--params-file", str(args.stack_params), *drive] if args.stack_params else []
         stack = subprocess.Popen(
             [*cmd, args.stack, *params], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         procs.append(stack)
         ps = psutil.Process(stack.pid)
         time.sleep(args.warmup)  # start-up (imports, discovery) is not the nominal load
+        if args.drive:
+            rates = start_driving(args, 2.0)
+            print("stack outputs while driving (Hz): " + ", ".join(f"{t} {r:.1f}" for t, r in rates.items()))
         if stack.poll() is not None:
             err = stack.stderr.read().decode(errors="replace") if stack.stderr else ""
             raise RuntimeError(f"stack {args.stack} exited with {stack.returncode}: {err[-500:]}")
-        cpu0 = ps.cpu_times()
+        # the whole stack: the composed nodes' process and its children (the chassis sender process)
+        tree = [ps, *ps.children(recursive=True)]
+        last: dict[int, float] = {}
+        cpu0 = {p.pid: _cpu_s(p, last) for p in tree}
         t0 = time.monotonic()
         rss = 0
         while time.monotonic() - t0 < args.stack_seconds:
-            rss = max(rss, ps.memory_info().rss)
+            rss = max(rss, sum(_rss(p) for p in tree))
             time.sleep(0.25)
-        cpu1 = ps.cpu_times()
-        cores = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (time.monotonic() - t0)
-        return cores, rss / 2**20
+        used = sum(_cpu_s(p, last) - cpu0[p.pid] for p in tree)
+        return used / (time.monotonic() - t0), rss / 2**20
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:
@@ -279,7 +374,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--feed", default="hil", help="profile run alongside to feed the stack ('' for none)")
     p.add_argument("--stack-seconds", type=float, default=6.0)
-    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument(
+        "--no-drive",
+        dest="drive",
+        action="store_false",
+        help="measure the stack standing (no start pose, no task) instead of working the scenario's task",
+    )
+    p.add_argument("--warmup", type=float, default=5.0, help="s of start-up left out of the CPU figure")
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="roadedge-bench-"))
     speed, identical, cpu, rss = math.nan, False, math.nan, math.nan
@@ -290,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summary)
         if args.stack:
             try:
-                cpu, rss = stack_bench(args)
+                cpu, rss = stack_bench(args, work)
                 print(
                     f"stack {args.stack} (fed by {args.feed or 'nothing'}): {cpu:.2f} cores, {rss:.0f} MB RSS"
                 )

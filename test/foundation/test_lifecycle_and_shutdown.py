@@ -89,3 +89,26 @@ def test_controller_disables_actuation_when_stopped_by_signal(ros, node_process,
     ros.spin_for(0.3)
     assert commands[-1].enable is False
     assert rclpy.ok(context=ros.context)
+
+
+def test_composed_profiles_run_single_threaded_by_default() -> None:
+    """`roadedge run` composes a profile on one single-threaded executor unless --threads says
+    otherwise: under rclpy's multi-threaded one the vehicle stack on the HIL rig could not keep its
+    rates (odometry 11 Hz instead of 50) while using more than a core."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+    from roadedge.cli import build_parser
+    from roadedge.ros.runner import make_executor
+
+    assert build_parser().parse_args(["run", "vehicle"]).threads == 1
+    assert build_parser().parse_args(["run", "vehicle", "--threads", "2"]).threads == 2
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        for threads, kind in ((1, SingleThreadedExecutor), (2, MultiThreadedExecutor)):
+            executor = make_executor(threads, context) if threads > 1 else make_executor(context=context)
+            assert isinstance(executor, kind)
+            executor.shutdown()
+    finally:
+        rclpy.shutdown(context=context)

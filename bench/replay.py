@@ -262,7 +262,7 @@ def drive_parameters(args: argparse.Namespace, work: Path) -> Path:
 
 def start_driving(args: argparse.Namespace, seconds: float) -> dict[str, float]:
     """Localization reset at the scenario's start pose (as the HIL runner does); then the rates of the
-    stack's outputs over ``seconds`` (they show that it works)."""
+    stack's outputs over ``seconds``, from each one's first message on (they show that it works)."""
     import rclpy
     from nav_msgs.msg import Odometry
     from rclpy.executors import SingleThreadedExecutor
@@ -279,22 +279,32 @@ def start_driving(args: argparse.Namespace, seconds: float) -> dict[str, float]:
     node = rclpy.create_node("bench_driver", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    counts = {"/localization/odometry": 0, "/planning/trajectory": 0, "/vehicle/command": 0}
-    best_effort = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
-    for topic, msg_type in zip(counts, (Odometry, Trajectory, VehicleCommand), strict=True):
+    arrivals: dict[str, list[float]] = {
+        "/localization/odometry": [],
+        "/planning/trajectory": [],
+        "/vehicle/command": [],
+    }
+    reliable = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)  # best effort here lost ~10 %
+    for topic, msg_type in zip(arrivals, (Odometry, Trajectory, VehicleCommand), strict=True):
         node.create_subscription(
-            msg_type, topic, lambda _m, t=topic: counts.__setitem__(t, counts[t] + 1), best_effort
+            msg_type, topic, lambda _m, t=topic: arrivals[t].append(time.monotonic()), reliable
         )
     try:
         print(
             f"stack: localization reset: {reset_localization(node, scenario, Stepper(executor))}", flush=True
         )
-        for topic in counts:
-            counts[topic] = 0
+        end = time.monotonic() + 1.0  # localization initialises from the reset and the next fixes
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        for times in arrivals.values():
+            times.clear()
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
-        return {topic: n / seconds for topic, n in counts.items()}
+        return {
+            topic: (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+            for topic, t in arrivals.items()
+        }
     finally:
         executor.shutdown()
         node.destroy_node()

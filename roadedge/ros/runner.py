@@ -44,8 +44,9 @@ def make_executor(threads: int = 1, context: Any = None) -> Executor:
     """Single-threaded by default, as each node runs under ``ros2 launch``. Under the GIL more
     threads buy no parallelism and rclpy's thread pool costs more than it gains. Measured on 2 cores:
     the slice (8 s) 1.3 s CPU with 1 thread at a full 50 Hz, 3.0 s with 2, 5.4 s with 4 (and dropped
-    status samples); the vehicle stack on the HIL rig 0.61 cores with 1 thread, 0.98 with 2. The
-    chassis' timing does not depend on it: its watchdog and CAN sender run in a process of their own.
+    status samples); the vehicle stack working on the HIL rig 0.66-0.77 cores at its full rates with 1
+    thread, 1.03 cores with 2 and odometry at 16-24 Hz instead of 50. The chassis' timing does not
+    depend on it: its watchdog and CAN sender run in a process of their own.
     """
     if threads <= 1:
         return SingleThreadedExecutor(context=context)

@@ -94,7 +94,7 @@ def test_controller_disables_actuation_when_stopped_by_signal(ros, node_process,
 def test_composed_profiles_run_single_threaded_by_default() -> None:
     """`roadedge run` composes a profile on one single-threaded executor unless --threads says
     otherwise: under rclpy's multi-threaded one the vehicle stack on the HIL rig could not keep its
-    rates (odometry 11 Hz instead of 50) while using more than a core."""
+    rates (odometry 16-24 Hz instead of 50) while using more than a core."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 

@@ -4,52 +4,23 @@ every element is the message v2x/rx/bsm would carry (SI values, security verdict
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rclpy.parameter import Parameter
+from obu_rig import obu_on_radio, signed_outgo, test_pki
 from roadedge_msgs.msg import Bsm, BsmArray, GeoPoint, V2xHeader
-from roadedge_nodes.v2x_obu import V2xObu
 
 from roadedge import topics
-from roadedge.v2x import pki, security
-from roadedge.v2x.pipeline import Outgo
-from roadedge.v2x.security import DEFAULT_AIDS, Certificate
 
 pytestmark = pytest.mark.dds
 
 
 def test_obu_publishes_the_bsms_of_a_burst_as_one_array(ros: Any, tmp_path: Path) -> None:
-    pki.init_ca(tmp_path)
-    pki.issue(tmp_path, "other", [DEFAULT_AIDS["bsmFrame"]])
-    trust = tmp_path / "trust"
-    trust.mkdir()
-    (trust / "root.cert").write_bytes((tmp_path / "root.cert").read_bytes())
-    other = Outgo(
-        security.Signer(
-            security.load_key(tmp_path / "other.key"), Certificate.load(tmp_path / "other.cert"), 0.0
-        )
-    )
-    radio = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    radio.bind(("127.0.0.1", 0))
-    obu = V2xObu(
-        context=ros.context,
-        parameter_overrides=[
-            Parameter("bind_port", value=0),
-            Parameter("radio_port", value=radio.getsockname()[1]),
-            Parameter("trust_dir", value=str(trust)),
-            Parameter("bsm_rate", value=0.0),
-            Parameter("bsm_array", value=True),
-            Parameter("burst_max", value=2),
-        ],
-    )
-    ros.add_node(obu)
-    try:
-        ros.spin_until(lambda: obu.active, timeout=10.0, what="v2x_obu active")
-        assert obu.station is not None and obu.station.link is not None
-        port = obu.station.link.local_address[1]
+    trust = test_pki(tmp_path, "other")
+    other = signed_outgo(tmp_path, "other")
+    with obu_on_radio(ros, trust, bsm_rate=0.0, bsm_array=True, burst_max=2) as rig:
+        obu = rig.obu
         arrays: list[BsmArray] = ros.collect(BsmArray, topics.V2X_RX_BSM_ARRAY.name)
         singles: list[Bsm] = ros.collect(Bsm, topics.V2X_RX_BSM.name)
         frames = []
@@ -61,7 +32,7 @@ def test_obu_publishes_the_bsms_of_a_burst_as_one_array(ros: Any, tmp_path: Path
             frames.append(other(msg))
         assert all(f is not None for f in frames)
         for frame in [*frames[:2], b"\x03garbage", *frames[2:]]:
-            radio.sendto(frame, ("127.0.0.1", port))  # type: ignore[arg-type]
+            rig.send(frame)  # type: ignore[arg-type]
 
         ros.spin_until(lambda: sum(len(a.bsms) for a in arrays) >= 5, timeout=10.0, what="5 BSMs in arrays")
         got = sorted((b for a in arrays for b in a.bsms), key=lambda b: b.speed)
@@ -74,10 +45,3 @@ def test_obu_publishes_the_bsms_of_a_burst_as_one_array(ros: Any, tmp_path: Path
         assert len(arrays) >= 3
         assert obu.station.counter.total() == 1  # the garbage frame, counted
         assert singles == []
-    finally:
-        radio.close()
-        obu.trigger_deactivate()
-        obu.on_safe_stop()
-        obu.close_device()
-        ros.executor.remove_node(obu)
-        obu.destroy_node()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
+from obu_rig import diag_values
 from roadedge_msgs.msg import MapData, Spat, SpatPhaseState, V2xHeader
 
 from roadedge.v2x import codec, pki, si
@@ -70,15 +71,6 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
     p = Procs(tmp_path)
     yield p
     p.stop()
-
-
-def diag_values(arrays: list[Any], node: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for arr in arrays:
-        for status in arr.status:
-            if status.name.startswith(f"{node}:"):
-                out.update({kv.key: kv.value for kv in status.values})
-    return out
 
 
 def test_rsu_map_spat_reach_obu_forged_and_replayed_rejected(ros: Any, procs: Procs, tmp_path: Path) -> None:

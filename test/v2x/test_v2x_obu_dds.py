@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import random
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -13,49 +12,30 @@ from typing import Any
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
-from rclpy.parameter import Parameter
+from obu_rig import diag_values, obu_on_radio, signed_outgo, test_pki
 from roadedge_msgs.msg import Bsm, GeoPoint, V2xHeader, VehicleStatus
-from roadedge_nodes.v2x_obu import V2xObu
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 from std_msgs.msg import String
 
 from roadedge import topics
 from roadedge.ros.qos import qos_for
-from roadedge.v2x import pki, security
-from roadedge.v2x.pipeline import Ingest, Outgo
-from roadedge.v2x.security import DEFAULT_AIDS, Certificate, SecurityPolicy, TrustStore, Verifier
+from roadedge.v2x.pipeline import Ingest
+from roadedge.v2x.security import Certificate, SecurityPolicy, TrustStore, Verifier
 
 pytestmark = pytest.mark.dds
 
 
 def test_obu_bsm_out_and_frames_in(ros: Any, tmp_path: Path) -> None:
-    pki.init_ca(tmp_path)
-    pki.issue(tmp_path, "obu", [DEFAULT_AIDS["bsmFrame"]])
-    pki.issue(tmp_path, "other", [DEFAULT_AIDS["bsmFrame"]])
-    trust = tmp_path / "trust"
-    trust.mkdir()
-    (trust / "root.cert").write_bytes((tmp_path / "root.cert").read_bytes())
-
-    radio = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # plays the PC5 module
-    radio.bind(("127.0.0.1", 0))
-    radio.settimeout(0.05)
-    obu = V2xObu(
-        context=ros.context,
-        parameter_overrides=[
-            Parameter("bind_port", value=0),
-            Parameter("radio_port", value=radio.getsockname()[1]),
-            Parameter("trust_dir", value=str(trust)),
-            Parameter("cert_file", value=str(tmp_path / "obu.cert")),
-            Parameter("key_file", value=str(tmp_path / "obu.key")),
-            Parameter("station_id", value="00112233AABBCCDD"),
-            Parameter("vehicle_class", value=71),
-        ],
-    )
-    ros.add_node(obu)
-    try:
-        ros.spin_until(lambda: obu.active, timeout=10.0, what="v2x_obu active")
-        assert obu.station is not None and obu.station.link is not None
-        obu_port = obu.station.link.local_address[1]
+    trust = test_pki(tmp_path, "obu", "other")
+    with obu_on_radio(
+        ros,
+        trust,
+        cert_file=str(tmp_path / "obu.cert"),
+        key_file=str(tmp_path / "obu.key"),
+        station_id="00112233AABBCCDD",
+        vehicle_class=71,
+    ) as rig:
+        obu, radio = rig.obu, rig.radio
         # its own id, latched for planning (subscribed after it was published)
         own_id = ros.collect(String, topics.V2X_STATION_ID.name, qos_for(topics.V2X_STATION_ID))
         ros.spin_until(lambda: bool(own_id), timeout=10.0, what="the OBU's station id")
@@ -144,21 +124,18 @@ def test_obu_bsm_out_and_frames_in(ros: Any, tmp_path: Path) -> None:
         assert bsm.path_history_gnss_status == 256  # not sent
 
         # frames in: a signed BSM from another vehicle, then garbage of every kind
-        other = security.Signer(
-            security.load_key(tmp_path / "other.key"), Certificate.load(tmp_path / "other.cert"), 0.0
-        )
         msg = Bsm()
         msg.v2x.sender_id = "0102030405060708"
         msg.position = GeoPoint(latitude=31.2305, longitude=121.4738, elevation=4.0)
         msg.speed, msg.heading, msg.length, msg.width = 8.0, 0.0, 4.5, 1.8
-        frame = Outgo(other)(msg)
+        frame = signed_outgo(tmp_path, "other")(msg)
         assert frame is not None
         rng = random.Random(1)
         garbage = [b"", b"\x03", frame[: len(frame) // 2], bytes(9000), frame[:-1] + b"\x00"]
         garbage += [bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 200))) for _ in range(20)]
         for g in garbage:
-            radio.sendto(g, ("127.0.0.1", obu_port))
-        radio.sendto(frame, ("127.0.0.1", obu_port))
+            rig.send(g)
+        rig.send(frame)
         ros.spin_until(
             lambda: any(b.speed == pytest.approx(8.0) for b in received), timeout=10.0, what="rx BSM"
         )
@@ -169,19 +146,8 @@ def test_obu_bsm_out_and_frames_in(ros: Any, tmp_path: Path) -> None:
         assert rx.v2x.header.stamp.sec > 0
 
         def dropped() -> int:
-            values: dict[str, str] = {}
-            for arr in diags:
-                for st in arr.status:
-                    if st.name == "v2x_obu: radio":
-                        values = {kv.key: kv.value for kv in st.values}
+            values = diag_values(diags, "v2x_obu")
             return int(values.get("decode_failures", 0)) + int(values.get("security_rejections", 0))
 
         ros.spin_until(lambda: dropped() >= len(garbage), timeout=10.0, what="garbage frames counted")
         assert obu.active
-    finally:
-        radio.close()
-        obu.trigger_deactivate()
-        obu.on_safe_stop()
-        obu.close_device()
-        ros.executor.remove_node(obu)
-        obu.destroy_node()

@@ -4,21 +4,17 @@ far BSM comes out marked unverified, a near one verified, a forged near one is r
 from __future__ import annotations
 
 import math
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.parameter import Parameter
+from obu_rig import diag_values, obu_on_radio, signed_outgo, test_pki
 from roadedge_msgs.msg import Bsm, GeoPoint, V2xHeader
-from roadedge_nodes.v2x_obu import V2xObu
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 
 from roadedge import topics
-from roadedge.v2x import pki, security
-from roadedge.v2x.pipeline import Outgo
-from roadedge.v2x.security import DEFAULT_AIDS, Certificate, Verdict
+from roadedge.v2x.security import Verdict
 
 pytestmark = pytest.mark.dds
 
@@ -35,34 +31,11 @@ def _bsm(north_m: float, speed: float) -> Bsm:
 
 
 def test_obu_verifies_on_demand_around_its_own_fix(ros: Any, tmp_path: Path) -> None:
-    pki.init_ca(tmp_path)
-    pki.issue(tmp_path, "other", [DEFAULT_AIDS["bsmFrame"]])
-    trust = tmp_path / "trust"
-    trust.mkdir()
-    (trust / "root.cert").write_bytes((tmp_path / "root.cert").read_bytes())
-    other = Outgo(
-        security.Signer(
-            security.load_key(tmp_path / "other.key"), Certificate.load(tmp_path / "other.cert"), 0.0
-        )
-    )
-    radio = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    radio.bind(("127.0.0.1", 0))
-    obu = V2xObu(
-        context=ros.context,
-        parameter_overrides=[
-            Parameter("bind_port", value=0),
-            Parameter("radio_port", value=radio.getsockname()[1]),
-            Parameter("trust_dir", value=str(trust)),
-            Parameter("bsm_rate", value=0.0),
-            Parameter("verify", value="on_demand"),
-            Parameter("relevance_radius", value=200.0),
-        ],
-    )
-    ros.add_node(obu)
-    try:
-        ros.spin_until(lambda: obu.active, timeout=10.0, what="v2x_obu active")
-        assert obu.station is not None and obu.station.link is not None and obu.station.relevance is not None
-        port = obu.station.link.local_address[1]
+    trust = test_pki(tmp_path, "other")
+    other = signed_outgo(tmp_path, "other")
+    with obu_on_radio(ros, trust, bsm_rate=0.0, verify="on_demand", relevance_radius=200.0) as rig:
+        obu = rig.obu
+        assert obu.station is not None and obu.station.relevance is not None
         received: list[Bsm] = ros.collect(Bsm, topics.V2X_RX_BSM.name)
         diags: list[DiagnosticArray] = ros.collect(DiagnosticArray, "/diagnostics")
         fix_pub = ros.node.create_publisher(NavSatFix, topics.LOCALIZATION_GEODETIC.name, 10)
@@ -80,7 +53,7 @@ def test_obu_verifies_on_demand_around_its_own_fix(ros: Any, tmp_path: Path) -> 
         assert all(f is not None for f in frames)
         bad = frames[2][:-1] + bytes([frames[2][-1] ^ 1])  # type: ignore[index]
         for frame in (frames[0], frames[1], bad):
-            radio.sendto(frame, ("127.0.0.1", port))  # type: ignore[arg-type]
+            rig.send(frame)  # type: ignore[arg-type]
 
         def by_speed(v: float) -> Bsm | None:
             return next((b for b in received if abs(b.speed - v) < 0.01), None)
@@ -91,19 +64,8 @@ def test_obu_verifies_on_demand_around_its_own_fix(ros: Any, tmp_path: Path) -> 
         assert near_rx is not None and near_rx.v2x.security_verdict == V2xHeader.VERDICT_VERIFIED
 
         def counted() -> bool:
-            values: dict[str, str] = {}
-            for arr in diags:
-                for st in arr.status:
-                    if st.name == "v2x_obu: radio":
-                        values = {kv.key: kv.value for kv in st.values}
+            values = diag_values(diags, "v2x_obu")
             return values.get("dropped_bad_signature") == "1" and values.get("rx_unverified_on_demand") == "1"
 
         ros.spin_until(counted, timeout=10.0, what="forged near BSM rejected, one unverified in diagnostics")
         assert by_speed(5.0) is None
-    finally:
-        radio.close()
-        obu.trigger_deactivate()
-        obu.on_safe_stop()
-        obu.close_device()
-        ros.executor.remove_node(obu)
-        obu.destroy_node()

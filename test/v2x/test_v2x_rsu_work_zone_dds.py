@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
+from obu_rig import diag_values
 from roadedge_msgs.msg import Bsm, GeoPoint, Rsi
-from test_v2x_nodes_dds import Procs, diag_values, free_udp_ports
+from test_v2x_nodes_dds import Procs, free_udp_ports
 
 from roadedge.v2x import pki
 from roadedge.v2x.pipeline import Ingest, Outgo

@@ -87,16 +87,6 @@ def _yaw_quaternion(yaw: float) -> Quaternion:
     return Quaternion(x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2))
 
 
-def _transform(parent: str, child: str, stamp: Any, x: float, y: float, z: float, q: Quaternion) -> Any:
-    tf = TransformStamped()
-    tf.header.stamp = stamp
-    tf.header.frame_id = parent
-    tf.child_frame_id = child
-    tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = x, y, z
-    tf.transform.rotation = q
-    return tf
-
-
 def reference_outputs(node: Any, stamp: Any) -> tuple[Odometry, TFMessage, NavSatFix]:
     """The node's outputs as it built them through the rosidl classes before the CDR templates."""
     ekf = node.ekf
@@ -124,8 +114,8 @@ def reference_outputs(node: Any, stamp: Any) -> tuple[Odometry, TFMessage, NavSa
     ox, oy, oyaw = ekf.odom
     tf = TFMessage(
         transforms=[
-            _transform("map", "odom", stamp, mx, my, 0.0, _yaw_quaternion(myaw)),
-            _transform(
+            node._transform("map", "odom", stamp, mx, my, 0.0, _yaw_quaternion(myaw)),
+            node._transform(
                 "odom", "base_link", stamp, float(ox), float(oy), float(ekf.z), _yaw_quaternion(float(oyaw))
             ),
         ]

@@ -167,32 +167,38 @@ def wrap_angle(angle: float) -> float:
     return math.pi if out == -math.pi else out
 
 
+def _clockwise_to_yaw(value: int | None, unit: float, unavailable: int) -> float:
+    """A CSAE angle (``unit`` degrees clockwise from north) -> ENU yaw rad; None / ``unavailable`` -> NaN."""
+    if value is None or value >= unavailable:
+        return NAN
+    return wrap_angle(math.pi / 2 - math.radians(value * unit))
+
+
+def _yaw_to_clockwise(yaw: float, unit: float, unavailable: int) -> int:
+    """ENU yaw rad -> a CSAE angle of ``unit`` degrees clockwise from north (``unavailable`` steps make
+    the full circle); NaN -> ``unavailable``."""
+    if not math.isfinite(yaw):
+        return unavailable
+    deg = (90.0 - math.degrees(yaw)) % 360.0
+    return round(deg / unit) % unavailable
+
+
 def heading_to_yaw(heading: int | None) -> float:
     """CSAE Heading (0.0125 deg clockwise from north) -> ENU yaw rad; 28800 -> NaN."""
-    if heading is None or heading >= HEADING_UNAVAILABLE:
-        return NAN
-    return wrap_angle(math.pi / 2 - math.radians(heading * HEADING_UNIT))
+    return _clockwise_to_yaw(heading, HEADING_UNIT, HEADING_UNAVAILABLE)
 
 
 def yaw_to_heading(yaw: float) -> int:
     """ENU yaw rad -> CSAE Heading; NaN -> 28800 (unavailable)."""
-    if not math.isfinite(yaw):
-        return HEADING_UNAVAILABLE
-    deg = (90.0 - math.degrees(yaw)) % 360.0
-    return round(deg / HEADING_UNIT) % HEADING_UNAVAILABLE
+    return _yaw_to_clockwise(yaw, HEADING_UNIT, HEADING_UNAVAILABLE)
 
 
 def orientation_to_yaw(value: int) -> float:
-    if value >= ORIENTATION_UNAVAILABLE:
-        return NAN
-    return wrap_angle(math.pi / 2 - math.radians(value * ORIENTATION_UNIT))
+    return _clockwise_to_yaw(value, ORIENTATION_UNIT, ORIENTATION_UNAVAILABLE)
 
 
 def yaw_to_orientation(yaw: float) -> int:
-    if not math.isfinite(yaw):
-        return ORIENTATION_UNAVAILABLE
-    deg = (90.0 - math.degrees(yaw)) % 360.0
-    return round(deg / ORIENTATION_UNIT) % ORIENTATION_UNAVAILABLE
+    return _yaw_to_clockwise(yaw, ORIENTATION_UNIT, ORIENTATION_UNAVAILABLE)
 
 
 def bits_to_int(bits: tuple[bytes, int] | None) -> int:
@@ -660,17 +666,12 @@ _ELEV_CONFIDENCE = (
 
 def coarse_heading_to_yaw(heading: int | None) -> float:
     """CSAE CoarseHeading (1.5 deg clockwise from north) -> ENU yaw rad; None / 240 -> NaN."""
-    if heading is None or heading >= COARSE_HEADING_UNAVAILABLE:
-        return NAN
-    return wrap_angle(math.pi / 2 - math.radians(heading * COARSE_HEADING_UNIT))
+    return _clockwise_to_yaw(heading, COARSE_HEADING_UNIT, COARSE_HEADING_UNAVAILABLE)
 
 
 def yaw_to_coarse_heading(yaw: float) -> int:
     """ENU yaw rad -> CSAE CoarseHeading; NaN -> 240 (unavailable)."""
-    if not math.isfinite(yaw):
-        return COARSE_HEADING_UNAVAILABLE
-    deg = (90.0 - math.degrees(yaw)) % 360.0
-    return round(deg / COARSE_HEADING_UNIT) % COARSE_HEADING_UNAVAILABLE
+    return _yaw_to_clockwise(yaw, COARSE_HEADING_UNIT, COARSE_HEADING_UNAVAILABLE)
 
 
 def time_offset_to_s(value: int) -> float:

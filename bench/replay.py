@@ -239,15 +239,13 @@ def _rss(proc: Any) -> int:
         return 0
 
 
-def drive_parameters(args: argparse.Namespace, work: Path) -> Path:
+def drive_parameters(scenario: Any, work: Path) -> Path:
     """The scenario's start pose for the rig's plant and its task for the planner: the stack works
     (localization, planner, controller, V2X with its own BSMs) while it is measured."""
     import yaml
 
     from roadedge.ros.hil_runner import mission_params
-    from roadedge.scenario.schema import load_scenario, scenario_dir
 
-    scenario = load_scenario(scenario_dir() / f"{args.scenario}.yaml")
     pose = scenario.initial_pose
     data = {
         "chassis_ecu": {
@@ -260,7 +258,7 @@ def drive_parameters(args: argparse.Namespace, work: Path) -> Path:
     return path
 
 
-def start_driving(args: argparse.Namespace, seconds: float) -> dict[str, float]:
+def start_driving(scenario: Any, seconds: float) -> dict[str, float]:
     """Localization reset at the scenario's start pose (as the HIL runner does); then the rates of the
     stack's outputs over ``seconds``, from each one's first message on (they show that it works)."""
     import rclpy
@@ -271,9 +269,7 @@ def start_driving(args: argparse.Namespace, seconds: float) -> dict[str, float]:
 
     from roadedge.ros.hil_runner import reset_localization
     from roadedge.ros.stepping import Stepper
-    from roadedge.scenario.schema import load_scenario, scenario_dir
 
-    scenario = load_scenario(scenario_dir() / f"{args.scenario}.yaml")
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node("bench_driver", context=context)
@@ -317,7 +313,10 @@ def stack_bench(args: argparse.Namespace, work: Path) -> tuple[float, float]:
     local_dds.isolate()
     env = dict(os.environ)
     cmd = [sys.executable, "-m", "roadedge.cli", "run"]
-    drive = ["--params-file", str(drive_parameters(args, work))] if args.drive else []
+    from roadedge.scenario.schema import load_scenario, scenario_dir
+
+    scenario = load_scenario(scenario_dir() / f"{args.scenario}.yaml")
+    drive = ["--params-file", str(drive_parameters(scenario, work))] if args.drive else []
     procs = []
     try:
         if args.feed:
@@ -338,7 +337,7 @@ def stack_bench(args: argparse.Namespace, work: Path) -> tuple[float, float]:
         ps = psutil.Process(stack.pid)
         time.sleep(args.warmup)  # start-up (imports, discovery) is not the nominal load
         if args.drive:
-            rates = start_driving(args, 2.0)
+            rates = start_driving(scenario, 2.0)
             print("stack outputs while driving (Hz): " + ", ".join(f"{t} {r:.1f}" for t, r in rates.items()))
         if stack.poll() is not None:
             err = stack.stderr.read().decode(errors="replace") if stack.stderr else ""

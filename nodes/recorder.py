@@ -339,15 +339,6 @@ class RclpySink:
         if self.stepper is not None:
             self.stepper.settle()
 
-    def wait_matched(self, names: Sequence[str], timeout: float) -> bool:
-        """Wait (spinning nothing) until each named publisher has a subscriber."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(self.publishers[n].get_subscription_count() > 0 for n in names if n in self.publishers):
-                return True
-            time.sleep(0.01)
-        return False
-
 
 @dataclass
 class GraphRun:

@@ -62,6 +62,26 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def node_maker(ros: Any, **common: Any) -> Any:
+    """``make(cls, **params)``: a node on the harness's executor with ``common`` and ``params`` as its
+    parameters (stopped with :func:`stop_nodes`)."""
+
+    def make(cls: Any, **params: Any) -> Any:
+        overrides = [Parameter(k, value=v) for k, v in {**common, **params}.items()]
+        node = cls(context=ros.context, parameter_overrides=overrides)
+        ros.add_node(node)
+        return node
+
+    return make
+
+
+def stop_nodes(ros: Any, nodes: list[Any]) -> None:
+    for node in nodes:
+        node.on_safe_stop()
+        ros.executor.remove_node(node)
+        node.destroy_node()
+
+
 def receiver_health(diagnostics: list[Any]) -> list[Any]:
     return [s for a in diagnostics for s in a.status if s.name.endswith("gnss_receiver: receiver")]
 
@@ -167,13 +187,7 @@ def test_full_chain_in_one_process_against_ground_truth(ros: Any, tmp_path: Path
 
     link = str(tmp_path / "gnss0")
 
-    def make(cls: Any, **params: Any) -> Any:
-        node = cls(
-            context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()]
-        )
-        ros.add_node(node)
-        return node
-
+    make = node_maker(ros)
     nodes = [
         make(ChassisEmulator),
         make(SpeedController, target_speed=3.0),
@@ -248,10 +262,7 @@ def test_full_chain_in_one_process_against_ground_truth(ros: Any, tmp_path: Path
         ros.spin_until(lambda: len(odom) > count + 20, 5.0, "odometry after the reset")
         assert position_error() < 0.3
     finally:
-        for node in nodes:
-            node.on_safe_stop()
-            ros.executor.remove_node(node)
-            node.destroy_node()
+        stop_nodes(ros, nodes)
 
 
 def test_curb_range_aids_single_point_gnss_in_one_process(ros: Any, tmp_path: Path) -> None:
@@ -268,13 +279,7 @@ def test_curb_range_aids_single_point_gnss_in_one_process(ros: Any, tmp_path: Pa
 
     link = str(tmp_path / "gnss0")
 
-    def make(cls: Any, **params: Any) -> Any:
-        node = cls(
-            context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()]
-        )
-        ros.add_node(node)
-        return node
-
+    make = node_maker(ros)
     nodes = [
         make(ChassisEmulator, initial_x=-85.0, initial_y=-5.8, initial_yaw=0.0),
         make(SpeedController, target_speed=3.0),
@@ -303,10 +308,7 @@ def test_curb_range_aids_single_point_gnss_in_one_process(ros: Any, tmp_path: Pa
         static = {t.child_frame_id for m in tf_static for t in m.transforms}
         assert "curb_range_right" in static
     finally:
-        for node in nodes:
-            node.on_safe_stop()
-            ros.executor.remove_node(node)
-            node.destroy_node()
+        stop_nodes(ros, nodes)
 
 
 def test_fix_stamps_from_gnss_time_on_sim_time(ros: Any, tmp_path: Path) -> None:
@@ -321,15 +323,7 @@ def test_fix_stamps_from_gnss_time_on_sim_time(ros: Any, tmp_path: Path) -> None
     from roadedge.ros.qos import qos_for
 
     link = str(tmp_path / "gnss0")
-    sim = {"use_sim_time": True}
-
-    def make(cls: Any, **params: Any) -> Any:
-        node = cls(
-            context=ros.context,
-            parameter_overrides=[Parameter(k, value=v) for k, v in {**sim, **params}.items()],
-        )
-        ros.add_node(node)
-        return node
+    make = node_maker(ros, use_sim_time=True)
 
     clock_pub = ros.node.create_publisher(Clock, topics.CLOCK.name, qos_for(topics.CLOCK))
     epoch = 5000  # s: sim time has nothing to do with UTC
@@ -365,7 +359,4 @@ def test_fix_stamps_from_gnss_time_on_sim_time(ros: Any, tmp_path: Path) -> None
         assert max(offsets) - min(offsets) < 0.005
         assert np.all(np.diff(stamps[2:]) > 0.0)  # one stamp per epoch, in order
     finally:
-        for node in nodes:
-            node.on_safe_stop()
-            ros.executor.remove_node(node)
-            node.destroy_node()
+        stop_nodes(ros, nodes)

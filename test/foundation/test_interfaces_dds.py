@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,9 +65,21 @@ def test_every_message_and_service_round_trips_across_processes(ros, tmp_path) -
         ros.spin_until(
             lambda: all(s.get_publisher_count() >= 1 for s in ros.node.subscriptions), 30.0, "echo publishers"
         )
-        for name, msg in sent.items():
-            pubs[name].publish(msg)
-        ros.spin_until(lambda: all(received[n] for n in sent), 30.0, "every echoed message")
+        # Matching seen from our side does not mean the echo's reader has matched our writer yet (DDS
+        # discovery is per direction), and a volatile sample sent before that is gone: send again
+        # what has not come back, once a second.
+        last_sent = 0.0
+
+        def all_echoed() -> bool:
+            nonlocal last_sent
+            missing = [n for n in sent if not received[n]]
+            if missing and time.monotonic() - last_sent > 1.0:
+                for name in missing:
+                    pubs[name].publish(sent[name])
+                last_sent = time.monotonic()
+            return not missing
+
+        ros.spin_until(all_echoed, 30.0, "every echoed message")
         for name, msg in sent.items():
             assert received[name][0] == msg, name
 

@@ -18,7 +18,14 @@ from typing import IO
 _held: list[IO[str]] = []
 
 
-def claim_domain_id(low: int = 1, high: int = 200) -> int:
+#: Domain ids whose RTPS ports (7400 + 250 * id + 10 + 2 * participant, 120 participants) stay below
+#: Linux's ephemeral port range (32768 and up). Above it, a participant's well-known port can be an
+#: ephemeral port another socket holds or held: a V2X radio socket of a test once received RTPS
+#: datagrams meant for a participant of domain 1xx.
+MAX_SAFE_DOMAIN_ID = 100
+
+
+def claim_domain_id(low: int = 1, high: int = MAX_SAFE_DOMAIN_ID) -> int:
     """A domain id in [low, high] that no other process on this machine holds, kept until exit."""
     lock_dir = Path(tempfile.gettempdir()) / "roadedge-domains"
     lock_dir.mkdir(exist_ok=True)

@@ -10,11 +10,12 @@ export LD_LIBRARY_PATH=$venv/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 if [[ -z ${ROS_DOMAIN_ID:-} ]]; then
     # Claim a domain no other roadedge run on this machine holds (the test harness uses the same
-    # lock files); the lock lives as long as the command and its children keep fd 9 open.
+    # lock files); the lock lives as long as the command and its children keep fd 9 open. Ids 1-100
+    # only (roadedge.local_dds.MAX_SAFE_DOMAIN_ID): higher ids put DDS ports in the ephemeral range.
     lock_dir=${TMPDIR:-/tmp}/roadedge-domains
     mkdir -p "$lock_dir"
     for offset in $(seq 0 99); do
-        candidate=$(( 100 + ($$ + offset) % 100 ))
+        candidate=$(( 1 + ($$ + offset) % 100 ))
         exec 9>"$lock_dir/$candidate.lock"
         if flock -n 9; then
             export ROS_DOMAIN_ID=$candidate

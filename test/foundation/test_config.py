@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,3 +119,22 @@ def test_profile_errors(tmp_path: Path) -> None:
     (tmp_path / "profiles" / "p.yaml").write_text("nodes:\n  - executable: a\n  - executable: a\n")
     with pytest.raises(ConfigError, match="node name used twice"):
         load_profile("p", tmp_path)
+
+
+def test_claimed_dds_domains_keep_their_ports_below_the_ephemeral_range() -> None:
+    """A claimed domain's RTPS ports (7400 + 250 id + 10 + 2 participant, 120 participants) stay under
+    Linux's ephemeral ports, where the V2X and CAN hub sockets bind: above, a test's radio socket got a
+    participant's datagrams. tools/with_env.sh claims from the same range."""
+    from roadedge import local_dds
+
+    low_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert low_ephemeral > 7400 + 250 * local_dds.MAX_SAFE_DOMAIN_ID + 11 + 2 * 119
+    assert 1 <= int(os.environ["ROS_DOMAIN_ID"]) <= local_dds.MAX_SAFE_DOMAIN_ID  # this worker's
+    env = {k: v for k, v in os.environ.items() if k != "ROS_DOMAIN_ID"}
+    script = Path(__file__).parents[2] / "tools" / "with_env.sh"
+    for _ in range(3):
+        out = subprocess.run(
+            [str(script), "printenv", "ROS_DOMAIN_ID"], env=env, capture_output=True, text=True, check=False
+        )
+        assert out.returncode == 0, out.stderr
+        assert 1 <= int(out.stdout) <= local_dds.MAX_SAFE_DOMAIN_ID
